@@ -1,0 +1,153 @@
+"""`Un0`: the oscillator block, its readout and the decoder, as one module."""
+
+from __future__ import annotations
+
+import secrets
+
+import torch
+from torch import Tensor, nn
+
+from models.config import Un0Config
+from models.decoder import Decoder
+from models.readout import readout
+from oscsim import KuramotoParams, simulate, uniform_phases
+
+
+class Dynamics(nn.Module):
+    """The learned oscillator parameters, stored as the release stores them.
+
+    K (N, N), omega (1, N), K_cond = C (N_c, N_c), omega_cond = ν (1, N_c),
+    K_drive = K̃ (classes, N, N_c). Diagonals of K and K_cond are ignored.
+    """
+
+    def __init__(self, config: Un0Config) -> None:
+        super().__init__()
+        n, c = config.n, config.n_cond
+        self.parameterization = config.parameterization
+        self.K = nn.Parameter(torch.empty(n, n))
+        self.omega = nn.Parameter(torch.empty(1, n))
+        self.K_cond = nn.Parameter(torch.empty(c, c))
+        self.omega_cond = nn.Parameter(torch.empty(1, c))
+        self.K_drive = nn.Parameter(torch.empty(config.num_classes, n, c))
+
+    @property
+    def scales(self) -> tuple[float, float, float]:
+        """Forward-pass multipliers of (K, K_cond, K_drive): μP uses n^-½, n_c^-½, n_c^-½."""
+        if self.parameterization == "mup":
+            n, c = self.K.shape[0], max(self.K_cond.shape[0], 1)
+            return n**-0.5, c**-0.5, c**-0.5
+        return 1.0, 1.0, 1.0
+
+    def reset_parameters(self, generator: torch.Generator) -> None:
+        """The release's initialisation: ω, ν ~ N(0, 1); couplings ~ N(0, 1) scaled by
+        fan-in^-½ under 'standard' (μP applies that scale in the forward pass instead)."""
+        n, c = self.K.shape[0], max(self.K_cond.shape[0], 1)
+        k_std, c_std = (1.0, 1.0) if self.parameterization == "mup" else (n**-0.5, c**-0.5)
+        with torch.no_grad():
+            for p, std in (
+                (self.omega, 1.0), (self.K, k_std), (self.omega_cond, 1.0),
+                (self.K_cond, c_std), (self.K_drive, c_std),
+            ):
+                p.copy_(torch.randn(p.shape, generator=generator, dtype=p.dtype) * std)
+            self.K.fill_diagonal_(0.0)
+            self.K_cond.fill_diagonal_(0.0)
+
+    def params(self) -> KuramotoParams:
+        """The effective system the integrators take (diagonals zeroed, scales applied)."""
+        k_scale, c_scale, d_scale = self.scales
+        return KuramotoParams.from_raw(
+            K=self.K, omega=self.omega, drive=self.K_drive, C=self.K_cond, nu=self.omega_cond,
+            k_scale=k_scale, c_scale=c_scale, drive_scale=d_scale,
+        )
+
+
+class Un0(nn.Module):
+    """Class-conditional Un-0: seed phases → Kuramoto dynamics to T → readout → decoder.
+
+    Build with `Un0.init(config, seed)` (initialised) or `Un0(config)` (uninitialised
+    storage, e.g. on the meta device or before loading a state dict).
+    """
+
+    def __init__(self, config: Un0Config) -> None:
+        super().__init__()
+        self.config = config
+        self.dynamics = Dynamics(config)
+        self.decoder = Decoder(config)
+
+    @classmethod
+    def init(cls, config: Un0Config, *, seed: int) -> Un0:
+        """A freshly initialised model, reproducible from `seed`."""
+        model = cls(config)
+        generator = torch.Generator().manual_seed(seed)
+        model.dynamics.reset_parameters(generator)
+        model.decoder.reset_parameters(generator)
+        return model
+
+    # --- pieces ---------------------------------------------------------------------
+    def params(self) -> KuramotoParams:
+        return self.dynamics.params()
+
+    def sample_theta0(self, batch: int, *, generator: torch.Generator) -> Tensor:
+        """(B, N + N_c) seeds, uniform in [−π, π), main and conditioning in one draw."""
+        p = self.dynamics.K
+        width = self.config.n + self.config.n_cond
+        return uniform_phases(batch, width, generator=generator, dtype=p.dtype, device=p.device)
+
+    def readout(self, main_phases: Tensor) -> Tensor:
+        return readout(main_phases, relativization=self.config.relativization, encoding=self.config.encoding)
+
+    def decode(self, main_phases: Tensor) -> Tensor:
+        """(B, N) main phases at T → (B, C, H, W) images in [−1, 1]."""
+        return self.decoder(self.readout(main_phases))
+
+    def forward(
+        self,
+        labels: Tensor | None,
+        theta0: Tensor,
+        *,
+        steps: int | None = None,
+        method: str | None = None,
+    ) -> Tensor:
+        """Differentiable generation from given seeds (training calls this).
+
+        Args:
+            labels: (B,) classes; −1 drops the class drive for that sample; None for all.
+            theta0: (B, N + N_c) initial phases.
+            steps, method: override the config's integration (default: as trained).
+        """
+        steps = self.config.num_steps if steps is None else steps
+        method = self.config.solver if method is None else method
+        if steps == 0:
+            final = theta0
+        else:
+            final = simulate(
+                self.params(), theta0, labels, steps=steps, T=self.config.integration_time, method=method
+            ).theta
+        return self.decode(final[:, : self.config.n])
+
+    @torch.inference_mode()
+    def generate(
+        self,
+        labels: Tensor,
+        theta0: Tensor | None = None,
+        seed: int | None = None,
+        *,
+        steps: int | None = None,
+        method: str | None = None,
+    ) -> Tensor:
+        """Images (B, C, H, W) in [−1, 1] for class `labels` (B,).
+
+        `theta0` (B, N + N_c) gives the seed phases (main then conditioning, as in the
+        release); otherwise they are drawn from `seed` (a fresh random seed if None).
+        """
+        labels = torch.as_tensor(labels, dtype=torch.int64, device=self.dynamics.K.device).reshape(-1)
+        if theta0 is None:
+            seed = secrets.randbits(63) if seed is None else seed
+            generator = torch.Generator(device=self.dynamics.K.device).manual_seed(seed)
+            theta0 = self.sample_theta0(labels.shape[0], generator=generator)
+        was_training = self.training
+        self.eval()
+        try:
+            return self.forward(labels, theta0, steps=steps, method=method)
+        finally:
+            self.train(was_training)

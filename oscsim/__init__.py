@@ -1,0 +1,33 @@
+"""oscsim: the physics of Un-0 — batched Kuramoto integration on CPU and GPU.
+
+Imports torch and numpy (and scipy for the adaptive reference) only.
+"""
+
+from oscsim.coupling import drive_coupling, kuramoto_coupling, naive_coupling, velocity
+from oscsim.errors import OscsimError
+from oscsim.fileio import atomic_path
+from oscsim.observables import order_parameter, uniform_phases
+from oscsim.params import KuramotoParams
+from oscsim.simulate import METHODS, SimResult, gather_drive, simulate
+from oscsim.solvers import EULER, HEUN, RK4, TABLEAUS, ButcherTableau
+
+__all__ = [
+    "EULER",
+    "HEUN",
+    "METHODS",
+    "RK4",
+    "TABLEAUS",
+    "atomic_path",
+    "ButcherTableau",
+    "KuramotoParams",
+    "OscsimError",
+    "SimResult",
+    "drive_coupling",
+    "gather_drive",
+    "kuramoto_coupling",
+    "naive_coupling",
+    "order_parameter",
+    "simulate",
+    "uniform_phases",
+    "velocity",
+]
