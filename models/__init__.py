@@ -1,6 +1,6 @@
 """models: the Un-0 network — configs of every published size, the module, checkpoints."""
 
-from models.checkpoint import FORMAT_VERSION, load, read_key_map, save
+from models.checkpoint import FORMAT_VERSION, load, read_key_map, release_config, save, save_release
 from models.config import PUBLISHED, RELEASE_TABLE, Un0Config
 from models.errors import CheckpointError, ConfigError
 from models.un0 import Dynamics, Un0
@@ -16,5 +16,7 @@ __all__ = [
     "Un0Config",
     "load",
     "read_key_map",
+    "release_config",
     "save",
+    "save_release",
 ]

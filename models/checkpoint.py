@@ -232,8 +232,9 @@ def _release_config(path: Path, state: dict[str, Tensor], cfg: dict[str, Any], o
     for key, actual in (("n_oscillators", n), ("n_conditional_oscillators", n_cond)):
         if key in cfg and cfg[key] != actual:
             raise CheckpointError(f"{path}: config says {key}={cfg[key]} but the tensors hold {actual}")
+    dataset = cfg.get("dataset") if cfg.get("dataset") in ("cifar10", "imagenet64", "digits") else family
     fields.update(
-        name=path.stem, dataset=family, n=int(n), n_cond=int(n_cond), num_classes=int(num_classes),
+        name=path.stem, dataset=dataset, n=int(n), n_cond=int(n_cond), num_classes=int(num_classes),
         image_size=4 * 2 ** len(blocks), image_channels=int(state["decoder.to_output.weight"].shape[0]),
         latent_hw=4,
     )
@@ -315,3 +316,49 @@ def load(
     model = Un0(config)
     model.load_state_dict(state, strict=True)
     return model.to(device=device, dtype=dtype).eval()
+
+
+def release_config(config: Un0Config) -> dict[str, Any]:
+    """The ``config`` dict a release checkpoint of this architecture carries.
+
+    CIFAR-10-family files carry the training script's architecture arguments; ImageNet-64
+    files carry training arguments only (their architecture is read from the shapes).
+    """
+    if config.dataset == "imagenet64":
+        return {"seed": 0, "precision": "bf16"}
+    return {
+        "n_oscillators": config.n,
+        "n_conditional_oscillators": config.n_cond,
+        "num_steps": config.num_steps,
+        "solver": config.solver,
+        "relativization": config.relativization,
+        "parameterization": config.parameterization,
+        "encoding": config.encoding,
+        "class_dropout_prob": config.class_dropout,
+        "dataset": config.dataset,
+    }
+
+
+def save_release(model: Un0, path: str | Path) -> Path:
+    """Write `model` in the release's `.pt` layout (``_orig_mod.`` names), atomically.
+
+    For interoperability tests and for users who need the release's format; fails for an
+    ImageNet-64-family config whose family defaults differ from its fields (the file
+    could not say so).
+    """
+    config = model.config
+    path = Path(path)
+    state = {
+        re.sub(r"^(dynamics|decoder)\.", r"\1._orig_mod.", k): v.detach().to("cpu").clone()
+        for k, v in model.state_dict().items()
+    }
+    if config.dataset == "imagenet64":
+        defaults = _RELEASE_DEFAULTS["imagenet64"]
+        differ = [k for k, v in defaults.items() if k != "init_output_gain" and getattr(config, k) != v]
+        if differ:
+            raise CheckpointError(
+                f"{path}: an ImageNet-64 release file cannot record {differ}; they differ from the family defaults"
+            )
+    with atomic_path(path) as tmp:
+        torch.save({"config": release_config(config), "model": state}, tmp)
+    return path
