@@ -107,21 +107,23 @@ class Un0(nn.Module):
         *,
         steps: int | None = None,
         method: str | None = None,
+        T: float | None = None,
     ) -> Tensor:
         """Differentiable generation from given seeds (training calls this).
 
         Args:
             labels: (B,) classes; −1 drops the class drive for that sample; None for all.
             theta0: (B, N + N_c) initial phases.
-            steps, method: override the config's integration (default: as trained).
+            steps, method, T: override the config's integration (default: as trained).
         """
         steps = self.config.num_steps if steps is None else steps
         method = self.config.solver if method is None else method
+        T = self.config.integration_time if T is None else T
         if steps == 0:
             final = theta0
         else:
             final = simulate(
-                self.params(), theta0, labels, steps=steps, T=self.config.integration_time, method=method
+                self.params(), theta0, labels, steps=steps, T=T, method=method
             ).theta
         return self.decode(final[:, : self.config.n])
 
@@ -134,6 +136,7 @@ class Un0(nn.Module):
         *,
         steps: int | None = None,
         method: str | None = None,
+        T: float | None = None,
     ) -> Tensor:
         """Images (B, C, H, W) in [−1, 1] for class `labels` (B,).
 
@@ -148,6 +151,6 @@ class Un0(nn.Module):
         was_training = self.training
         self.eval()
         try:
-            return self.forward(labels, theta0, steps=steps, method=method)
+            return self.forward(labels, theta0, steps=steps, method=method, T=T)
         finally:
             self.train(was_training)

@@ -66,6 +66,9 @@ want=$(sha256sum pyproject.toml | cut -d' ' -f1)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   say "installing un0hw and its dependencies"
   "${PIP[@]}" -e ".[test]"
+  # pytorch-fid: the test suite's independent reference for the Fréchet distance. Without
+  # its dependencies: they include torchvision, whose wheels pull another torch build.
+  "${PIP[@]}" --no-deps "pytorch-fid==0.3.0"
   echo "$want" > "$stamp"
 fi
 say "ready: $VENV"

@@ -1,0 +1,251 @@
+"""Training an Un-0 end to end with the drifting loss: AdamW, EMA, checkpoints, resume.
+
+The run's folder holds everything: ``train-state.pt`` (model, EMA, optimizer, schedule,
+RNG state, step — written atomically every `checkpoint_every` steps and read back with
+``weights_only=True``), ``ema.safetensors`` + ``ema.json`` (the EMA weights in the
+project's checkpoint format), ``metrics.jsonl`` (one line per logged step) and
+``loss.png``. A run interrupted at any point resumes from its last checkpoint and ends
+with the same weights as an uninterrupted run with the same seed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+from tqdm import tqdm
+
+from models.checkpoint import save
+from models.data import ImageSet
+from models.drifting import TEMPERATURES, Encoder, drifting_loss
+from models.errors import ConfigError
+from models.un0 import Un0
+from oscsim import atomic_path
+
+STATE_FILE = "train-state.pt"
+
+
+class TrainError(ValueError):
+    """A training run cannot start or resume: names the file/option and the problem."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainOptions:
+    """Settings of one training run (stored in its state; a resume must match them)."""
+
+    steps: int = 3000
+    classes_per_step: int = 5
+    fake_per_class: int = 48
+    real_per_class: int = 64
+    lr: float = 5e-3
+    weight_decay: float = 0.01
+    beta1: float = 0.9
+    beta2: float = 0.99
+    warmup: int = 100
+    grad_clip: float = 1.0
+    ema_decay: float = 0.995
+    checkpoint_every: int = 250
+    log_every: int = 10
+    seed: int = 0
+    freeze_dynamics: bool = False
+    temperatures: tuple[float, ...] = TEMPERATURES
+    feature_weights: tuple[float, ...] = ()
+
+    def __post_init__(self) -> None:
+        for name in ("steps", "classes_per_step", "fake_per_class", "real_per_class", "checkpoint_every", "log_every"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"TrainOptions.{name} must be an int >= 1, not {value!r}")
+        if self.fake_per_class < 2:
+            raise ConfigError("TrainOptions.fake_per_class must be >= 2 (negatives are batch-mates)")
+        if not self.lr > 0 or not 0 <= self.ema_decay < 1:
+            raise ConfigError(f"TrainOptions: lr must be > 0 and ema_decay in [0, 1); got {self.lr}, {self.ema_decay}")
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["temperatures"], d["feature_weights"] = list(self.temperatures), list(self.feature_weights)
+        return d
+
+
+def _lr_factor(step: int, options: TrainOptions) -> float:
+    """Linear warm-up, then cosine decay to 10 %."""
+    if step < options.warmup:
+        return (step + 1) / options.warmup
+    progress = (step - options.warmup) / max(1, options.steps - options.warmup)
+    return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
+
+
+class Trainer:
+    """One training run in `out_dir`; `run()` trains (or resumes) to `options.steps`."""
+
+    def __init__(self, model: Un0, data: ImageSet, encoder: Encoder, options: TrainOptions, out_dir: str | Path,
+                 *, provenance: dict[str, Any] | None = None) -> None:
+        if data.num_classes != model.config.num_classes:
+            raise TrainError(f"data set {data.name} has {data.num_classes} classes, the model {model.config.num_classes}")
+        if tuple(data.images.shape[1:]) != model.config.image_shape:
+            raise TrainError(f"data set {data.name} images are {tuple(data.images.shape[1:])}, the model makes {model.config.image_shape}")
+        if options.classes_per_step > data.num_classes:
+            raise TrainError(f"classes_per_step {options.classes_per_step} > the data's {data.num_classes} classes")
+        self.model, self.data, self.encoder, self.options = model.train(), data, encoder, options
+        self.out = Path(out_dir)
+        self.provenance = provenance or {}
+        if options.freeze_dynamics:
+            for p in model.dynamics.parameters():
+                p.requires_grad_(False)
+        trainable = [p for p in model.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.AdamW(trainable, lr=options.lr, betas=(options.beta1, options.beta2),
+                                           weight_decay=options.weight_decay)
+        self.ema = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        self.generator = torch.Generator().manual_seed(options.seed)
+        self.step = 0
+        self.by_class = [torch.nonzero(data.labels == c).squeeze(1) for c in range(data.num_classes)]
+        if min(len(ix) for ix in self.by_class) == 0:
+            raise TrainError(f"data set {data.name} has a class with no images")
+
+    # --- state ------------------------------------------------------------------------
+    def _state(self) -> dict[str, Any]:
+        return {
+            "step": self.step,
+            "model": self.model.state_dict(),
+            "ema": self.ema,
+            "optimizer": self.optimizer.state_dict(),
+            "generator": self.generator.get_state(),
+            "options": json.dumps(self.options.to_dict()),
+            "config": json.dumps(self.model.config.to_dict()),
+        }
+
+    def save_checkpoint(self) -> None:
+        self.out.mkdir(parents=True, exist_ok=True)
+        with atomic_path(self.out / STATE_FILE) as tmp:
+            torch.save(self._state(), tmp)
+        ema_model = Un0(self.model.config)
+        ema_model.load_state_dict(self.ema)
+        save(ema_model, self.out / "ema", extra={"step": self.step, "options": self.options.to_dict(), **self.provenance})
+
+    def try_resume(self) -> bool:
+        path = self.out / STATE_FILE
+        if not path.is_file():
+            return False
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:  # noqa: BLE001 - any failure means the file is unusable
+            raise TrainError(f"{path}: cannot resume, unreadable training state ({str(exc)[:120]})") from None
+        if json.loads(state["config"]) != self.model.config.to_dict():
+            raise TrainError(f"{path}: the run was started with another model config; use a new --out folder")
+        saved = json.loads(state["options"])
+        differ = sorted(k for k, v in self.options.to_dict().items() if k != "steps" and saved.get(k) != v)
+        if differ:
+            raise TrainError(f"{path}: the run was started with other options ({', '.join(differ)}); use a new --out folder")
+        self.model.load_state_dict(state["model"])
+        self.ema = state["ema"]
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.generator.set_state(state["generator"])
+        self.step = int(state["step"])
+        self._truncate_log()
+        return True
+
+    def _truncate_log(self) -> None:
+        log = self.out / "metrics.jsonl"
+        if log.is_file():
+            lines = [ln for ln in log.read_text().splitlines() if ln and json.loads(ln)["step"] <= self.step]
+            with atomic_path(log) as tmp:
+                tmp.write_text("".join(ln + "\n" for ln in lines))
+
+    # --- one step -----------------------------------------------------------------------
+    def _features(self, images: Tensor) -> list[Tensor]:
+        return [f.flatten(1) for f in self.encoder(images)]
+
+    def train_step(self) -> dict[str, float]:
+        o, g, cfg = self.options, self.generator, self.model.config
+        classes = torch.randperm(cfg.num_classes, generator=g)[: o.classes_per_step]
+        labels = classes.repeat_interleave(o.fake_per_class)
+        dropped = torch.rand(labels.shape[0], generator=g) < cfg.class_dropout
+        theta0 = self.model.sample_theta0(labels.shape[0], generator=g)
+        real_idx = torch.cat([self.by_class[c][torch.randint(len(self.by_class[c]), (o.real_per_class,), generator=g)]
+                              for c in classes.tolist()])
+        with torch.no_grad():
+            real = self._features(self.data.images[real_idx])
+        images = self.model(torch.where(dropped, -1, labels), theta0)
+        fake = self._features(images)
+        weights = o.feature_weights or None
+        loss, stats = drifting_loss(fake, real, labels, self.data.labels[real_idx], weights=weights,
+                                    temperatures=o.temperatures)
+        for group in self.optimizer.param_groups:
+            group["lr"] = o.lr * _lr_factor(self.step, o)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        params = [p for p in self.model.parameters() if p.grad is not None]
+        grad_norm = float(torch.nn.utils.clip_grad_norm_(params, o.grad_clip))
+        self.optimizer.step()
+        with torch.no_grad():
+            for k, v in self.model.state_dict().items():
+                self.ema[k].lerp_(v, 1.0 - o.ema_decay)
+        self.step += 1
+        return {"loss": float(loss.detach()), "grad_norm": grad_norm, "lr": self.optimizer.param_groups[0]["lr"], **stats}
+
+    # --- the loop -----------------------------------------------------------------------
+    def run(self, *, progress: bool = True, stop_after: int | None = None,
+            on_checkpoint: Callable[[int], None] | None = None) -> Path:
+        """Train to `options.steps` (resuming if the folder holds a run); returns the EMA
+        checkpoint path. `stop_after` ends early after that many steps (for tests)."""
+        self.out.mkdir(parents=True, exist_ok=True)
+        if self.step == 0:
+            self.try_resume()
+        log = open(self.out / "metrics.jsonl", "a")
+        bar = tqdm(total=self.options.steps, initial=self.step, desc="train", unit="step", disable=not progress)
+        done = 0
+        try:
+            while self.step < self.options.steps and (stop_after is None or done < stop_after):
+                t0 = time.perf_counter()
+                metrics = self.train_step()
+                metrics["step_time_s"] = time.perf_counter() - t0
+                done += 1
+                bar.update(1)
+                if self.step % self.options.log_every == 0 or self.step == self.options.steps:
+                    log.write(json.dumps({"step": self.step, **metrics}) + "\n")
+                    log.flush()
+                    bar.set_postfix(loss=f"{metrics['loss']:.4f}", s_per_step=f"{metrics['step_time_s']:.2f}")
+                if self.step % self.options.checkpoint_every == 0 or self.step == self.options.steps:
+                    self.save_checkpoint()
+                    if on_checkpoint is not None:
+                        on_checkpoint(self.step)
+        finally:
+            bar.close()
+            log.close()
+        plot_losses(self.out / "metrics.jsonl", self.out / "loss.png")
+        return self.out / "ema.safetensors"
+
+
+def plot_losses(log_path: Path, png: Path) -> None:
+    """The loss curve of a metrics log, as a PNG (written atomically)."""
+    rows = [json.loads(ln) for ln in log_path.read_text().splitlines() if ln]
+    if not rows:
+        return
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.5), dpi=120)
+    ax.plot([r["step"] for r in rows], [r["loss"] for r in rows], lw=1)
+    ax.set_xlabel("step")
+    ax.set_ylabel("drifting loss")
+    ax.set_yscale("log")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    with atomic_path(png) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)
+
+
+def pixel_encoder(images: Tensor) -> Sequence[Tensor]:
+    """The simplest frozen encoder: raw pixels."""
+    return [images.flatten(1)]

@@ -1,0 +1,82 @@
+"""Training: a killed run resumes to the same weights; options and outputs."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+import models
+from models.data import digits
+from models.train import Trainer, TrainError, TrainOptions, pixel_encoder
+
+ARGS = ["--size", "digits-n64", "--steps", "12", "--checkpoint-every", "4", "--seed", "5", "--no-progress",
+        "--classes-per-step", "3", "--fake-per-class", "8", "--real-per-class", "16"]
+
+
+def _train(out, *, wait_for_step: int | None = None) -> subprocess.CompletedProcess | None:
+    cmd = [sys.executable, "-m", "un0hw", "train", "--out", str(out), *ARGS]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    if wait_for_step is None:
+        return subprocess.run(cmd, capture_output=True, text=True, check=True, env=env)
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    deadline = time.time() + 120
+    log = out / "metrics.jsonl"
+    while time.time() < deadline:
+        state_ok = (out / "train-state.pt").is_file()
+        rows = [json.loads(ln) for ln in log.read_text().splitlines() if ln] if log.is_file() else []
+        if state_ok and rows and rows[-1]["step"] >= wait_for_step:
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    return None
+
+
+@pytest.mark.slow
+def test_killed_run_resumes_to_identical_weights(tmp_path) -> None:
+    _train(tmp_path / "straight")
+    _train(tmp_path / "killed", wait_for_step=5)
+    state = torch.load(tmp_path / "killed" / "train-state.pt", weights_only=True)
+    assert 4 <= state["step"] < 12, "the kill must land mid-run"
+    done = _train(tmp_path / "killed")
+    assert "resuming" in done.stderr
+    a = load_file(str(tmp_path / "straight" / "ema.safetensors"))
+    b = load_file(str(tmp_path / "killed" / "ema.safetensors"))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    steps = [json.loads(ln)["step"] for ln in (tmp_path / "killed" / "metrics.jsonl").read_text().splitlines()]
+    assert steps == sorted(set(steps)) and steps[-1] == 12  # no duplicated lines after resuming
+    assert (tmp_path / "killed" / "loss.png").stat().st_size > 0
+
+
+def test_resume_refuses_other_options(tmp_path) -> None:
+    model = models.Un0.init(models.PUBLISHED["digits-n64"], seed=0)
+    opts = TrainOptions(steps=2, checkpoint_every=1, classes_per_step=2, fake_per_class=4, real_per_class=4)
+    Trainer(model, digits("train"), pixel_encoder, opts, tmp_path).run(progress=False)
+    other = TrainOptions(steps=4, checkpoint_every=1, classes_per_step=2, fake_per_class=4, real_per_class=4, lr=1e-2)
+    trainer = Trainer(models.Un0.init(models.PUBLISHED["digits-n64"], seed=0), digits("train"), pixel_encoder, other, tmp_path)
+    with pytest.raises(TrainError, match=r"train-state\.pt: the run was started with other options \(lr\); use a new --out folder$"):
+        trainer.try_resume()
+
+
+def test_frozen_dynamics_stay_at_init(tmp_path) -> None:
+    model = models.Un0.init(models.PUBLISHED["digits-n64"], seed=0)
+    before = {k: v.clone() for k, v in model.dynamics.state_dict().items()}
+    dec_before = model.decoder.to_output.weight.clone()
+    opts = TrainOptions(steps=3, classes_per_step=2, fake_per_class=4, real_per_class=4, freeze_dynamics=True)
+    Trainer(model, digits("train"), pixel_encoder, opts, tmp_path).run(progress=False)
+    assert all(torch.equal(before[k], v) for k, v in model.dynamics.state_dict().items())
+    assert not torch.equal(dec_before, model.decoder.to_output.weight)
+
+
+def test_data_model_mismatch_is_refused(tmp_path) -> None:
+    model = models.Un0.init(models.PUBLISHED["n1024"].replace(n=64), seed=0)
+    with pytest.raises(TrainError, match=r"^data set digits-train images are \(1, 8, 8\), the model makes \(3, 32, 32\)$"):
+        Trainer(model, digits("train"), pixel_encoder, TrainOptions(), tmp_path)
