@@ -1,23 +1,27 @@
-"""Scoring a model on digits: FID-digits, precision/recall, class accuracy, the data floor.
+"""Scoring a model: FID, precision/recall, class accuracy, and the data's own floor.
 
-Reference statistics (mean, covariance, count, extractor id) of the real split are
-cached in ``$UN0HW_CACHE`` (default ``~/.cache/un0hw``) and reused while the extractor's
-weights are unchanged (their hash is part of the id).
+A feature space is an `Extractor`: a function images → features, its id (name + weights
+hash), and optionally a classifier head. Reference statistics (mean, covariance, count,
+extractor id) of a real split are cached in ``$UN0HW_CACHE`` (default
+``~/.cache/un0hw``) and reused while the extractor and the data are unchanged.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
+from torch import Tensor
 from tqdm import tqdm
 
 from analysis.features import load_digits_net
 from analysis.fid import FeatureStats, frechet_distance
 from analysis.precision_recall import precision_recall
-from models.data import digits
+from models.data import ImageSet, digits
 from models.un0 import Un0
 
 
@@ -26,12 +30,25 @@ def cache_dir() -> Path:
 
 
 @dataclass(frozen=True)
-class DigitsScore:
-    fid: float  # generated vs the test split
-    floor: float  # the data's own: train split vs test split
+class Extractor:
+    features: Callable[[Tensor], Tensor]
+    id: str
+    classify: Callable[[Tensor], Tensor] | None = None  # features → logits
+    batch_size: int = 1000
+
+
+def digits_extractor(name: str = "digits-eval") -> Extractor:
+    net, eid = load_digits_net(name)
+    return Extractor(features=net.features, id=eid, classify=net.fc2)
+
+
+@dataclass(frozen=True)
+class Score:
+    fid: float  # generated vs the reference split
+    floor: float | None  # the data's own: another real split vs the reference split
     precision: float
     recall: float
-    class_accuracy: float  # share of samples the eval classifier assigns the requested class
+    class_accuracy: float | None  # share the extractor's classifier assigns the requested class
     samples: int
     extractor: str
 
@@ -39,50 +56,67 @@ class DigitsScore:
         return asdict(self)
 
 
-def reference_stats(split: str, net, extractor: str) -> tuple[FeatureStats, torch.Tensor]:
-    """Cached feature statistics of a digits split, and the features themselves."""
-    data = digits(split)
-    with torch.no_grad():
-        feats = net.features(data.images)
-    path = cache_dir() / f"digits-{split}-{extractor.replace(':', '_')}.safetensors"
+@torch.no_grad()
+def _features(ex: Extractor, images: Tensor) -> Tensor:
+    return torch.cat([ex.features(images[i:i + ex.batch_size]) for i in range(0, len(images), ex.batch_size)])
+
+
+def reference_stats(data: ImageSet, ex: Extractor) -> tuple[FeatureStats, Tensor]:
+    """Cached feature statistics of a real set, and its features."""
+    feats = _features(ex, data.images)
+    digest = hashlib.sha256(data.images.numpy().tobytes()).hexdigest()[:12]
+    path = cache_dir() / f"{data.name}-{digest}-{ex.id.replace(':', '_')}.safetensors"
     if path.is_file():
         stats = FeatureStats.load(path)
     else:
-        stats = FeatureStats.of(feats, extractor=extractor)
+        stats = FeatureStats.of(feats, extractor=ex.id)
         stats.save(path)
     return stats, feats
 
 
 @torch.no_grad()
-def generate_features(model: Un0, net, *, per_class: int, seed: int, batch_size: int = 1000,
+def generate_features(model: Un0, ex: Extractor, *, per_class: int, seed: int, batch_size: int = 1000,
                       steps: int | None = None, T: float | None = None,
-                      progress: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
-    """Features and predicted classes of per_class samples of every class."""
+                      progress: bool = False) -> tuple[Tensor, Tensor | None]:
+    """Features of per_class samples of every class, and whether the extractor's
+    classifier names the requested class (None without a classifier)."""
     labels = torch.arange(model.config.num_classes).repeat_interleave(per_class)
     theta0 = model.sample_theta0(len(labels), generator=torch.Generator().manual_seed(seed))
-    feats, preds = [], []
+    feats, hits = [], []
     for i in tqdm(range(0, len(labels), batch_size), desc="generate", unit="batch", disable=not progress):
         x = model.generate(labels[i:i + batch_size], theta0[i:i + batch_size], steps=steps, T=T)
-        f = net.features(x)
+        f = _features(ex, x)
         feats.append(f)
-        preds.append(net.fc2(f).argmax(1))
-    return torch.cat(feats), torch.cat(preds) == labels
+        if ex.classify is not None:
+            hits.append(ex.classify(f).argmax(1) == labels[i:i + batch_size])
+    return torch.cat(feats), (torch.cat(hits) if hits else None)
 
 
-def score_digits(model: Un0, *, per_class: int = 100, seed: int = 0, extractor: str = "digits-eval",
-                 steps: int | None = None, T: float | None = None, progress: bool = False) -> DigitsScore:
-    """FID-digits etc. of `model` (10 × per_class samples) against the test split;
+def score_model(model: Un0, ex: Extractor, reference: ImageSet, *, floor_set: ImageSet | None = None,
+                per_class: int = 100, seed: int = 0, steps: int | None = None, T: float | None = None,
+                progress: bool = False) -> Score:
+    """FID etc. of `model` (classes × per_class samples) against `reference`;
     `steps`/`T` integrate differently from the trained setting (e.g. stop early)."""
-    net, eid = load_digits_net(extractor)
-    test_stats, test_feats = reference_stats("test", net, eid)
-    train_stats, _ = reference_stats("train", net, eid)
-    feats, correct = generate_features(model, net, per_class=per_class, seed=seed, steps=steps, T=T, progress=progress)
+    ref_stats, ref_feats = reference_stats(reference, ex)
+    feats, hits = generate_features(model, ex, per_class=per_class, seed=seed, steps=steps, T=T, progress=progress)
     # precision/recall compare equal-sized sets (k-NN radii depend on the count)
-    pick = torch.randperm(len(feats), generator=torch.Generator().manual_seed(seed))[: len(test_feats)]
-    precision, recall = precision_recall(test_feats, feats[pick], k=3)
-    return DigitsScore(
-        fid=frechet_distance(FeatureStats.of(feats, extractor=eid), test_stats),
-        floor=frechet_distance(train_stats, test_stats),
-        precision=precision, recall=recall, class_accuracy=float(correct.float().mean()),
-        samples=len(correct), extractor=eid,
+    n = min(len(feats), len(ref_feats))
+    pick_fake = torch.randperm(len(feats), generator=torch.Generator().manual_seed(seed))[:n]
+    pick_real = torch.randperm(len(ref_feats), generator=torch.Generator().manual_seed(seed + 1))[:n]
+    precision, recall = precision_recall(ref_feats[pick_real], feats[pick_fake], k=3)
+    floor = None
+    if floor_set is not None:
+        floor = frechet_distance(reference_stats(floor_set, ex)[0], ref_stats)
+    return Score(
+        fid=frechet_distance(FeatureStats.of(feats, extractor=ex.id), ref_stats), floor=floor,
+        precision=precision, recall=recall,
+        class_accuracy=None if hits is None else float(hits.float().mean()),
+        samples=len(feats), extractor=ex.id,
     )
+
+
+def score_digits(model: Un0, *, per_class: int = 100, seed: int = 0, steps: int | None = None,
+                 T: float | None = None, progress: bool = False) -> Score:
+    """FID-digits against the digits test split, with the train-vs-test floor."""
+    return score_model(model, digits_extractor(), digits("test"), floor_set=digits("train"), per_class=per_class,
+                       seed=seed, steps=steps, T=T, progress=progress)

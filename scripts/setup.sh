@@ -69,6 +69,8 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   # pytorch-fid: the test suite's independent reference for the Fréchet distance. Without
   # its dependencies: they include torchvision, whose wheels pull another torch build.
   "${PIP[@]}" --no-deps "pytorch-fid==0.3.0"
+  # torch-fidelity: the FID Inception network (analysis/inception.py); same reason.
+  "${PIP[@]}" --no-deps "torch-fidelity==0.4.0"
   echo "$want" > "$stamp"
 fi
 say "ready: $VENV"

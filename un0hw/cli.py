@@ -227,21 +227,39 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_fid(args: argparse.Namespace) -> int:
-    from analysis.evaluate import score_digits
+    from analysis.evaluate import digits_extractor, score_model
+    from models.data import cifar10, digits
 
     model = _load(args)
-    if model.config.dataset != "digits" or model.config.image_shape != (1, 8, 8):
-        raise CliError(f"{args.checkpoint}: FID-digits needs a digits model (1×8×8 images); this is {model.config.dataset}")
+    shape = model.config.image_shape
+    if args.extractor == "digits":
+        if shape != (1, 8, 8):
+            raise CliError(f"--extractor digits scores 1×8×8 digits models; {args.checkpoint} makes {shape} (use --extractor inception)")
+        ex, reference, floor_set = digits_extractor(), digits("test"), digits("train")
+    else:
+        from analysis.evaluate import Extractor
+        from analysis.inception import inception_extractor
+
+        features, eid = inception_extractor(args.inception_weights)
+        ex = Extractor(features=features, id=eid, batch_size=64)
+        if shape == (1, 8, 8):
+            reference, floor_set = digits("test"), digits("train")
+        elif args.data_root is None:
+            raise CliError("--extractor inception on a CIFAR-10 model needs --data-root (cifar-10-batches-py)")
+        else:
+            reference, floor_set = cifar10(args.data_root, train=False), None
     t0 = time.perf_counter()
-    score = score_digits(model, per_class=_positive("--per-class", args.per_class), seed=args.seed,
-                         steps=args.steps, progress=True)
+    score = score_model(model, ex, reference, floor_set=floor_set, per_class=_positive("--per-class", args.per_class),
+                        seed=args.seed, steps=args.steps, progress=True)
     if args.json:
-        print(json.dumps({**score.as_dict(), "seconds": time.perf_counter() - t0}, indent=2))
+        print(json.dumps({**score.as_dict(), "reference": reference.name, "seconds": time.perf_counter() - t0}, indent=2))
         return 0
-    print(f"{args.checkpoint}: {score.samples} samples, feature space {score.extractor}")
-    print(f"  FID-digits       {score.fid:.3f}   (data floor, train vs test: {score.floor:.3f})")
+    print(f"{args.checkpoint}: {score.samples} samples against {reference.name}, feature space {score.extractor}")
+    floor = f"   (data floor, {floor_set.name} vs {reference.name}: {score.floor:.3f})" if score.floor is not None else ""
+    print(f"  FID              {score.fid:.3f}{floor}")
     print(f"  precision/recall {score.precision:.3f} / {score.recall:.3f} (k = 3)")
-    print(f"  class accuracy   {score.class_accuracy:.3f} (eval classifier agrees with the requested class)")
+    if score.class_accuracy is not None:
+        print(f"  class accuracy   {score.class_accuracy:.3f} (the feature network's classifier agrees with the requested class)")
     print(f"  time             {time.perf_counter() - t0:.1f} s")
     return 0
 
@@ -331,8 +349,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("fid", help="FID-digits, precision/recall and class accuracy of a digits model")
+    p = sub.add_parser("fid", help="FID, precision/recall (and class accuracy) of a model's samples")
     with_checkpoint(p)
+    p.add_argument("--extractor", choices=("digits", "inception"), default="digits",
+                   help="feature space: the shipped digits CNN (FID-digits, default) or the FID Inception network")
+    p.add_argument("--inception-weights", type=Path, default=None,
+                   help="local Inception weights file (or $UN0HW_INCEPTION_WEIGHTS); never downloaded")
+    p.add_argument("--data-root", type=Path, default=None, help="CIFAR-10 folder (reference set of CIFAR models)")
     p.add_argument("--per-class", type=int, default=100, help="samples per class (default 100)")
     p.add_argument("--seed", type=int, default=0, help="seed of the initial phases (default 0)")
     p.add_argument("--steps", type=int, default=None, help="integration steps (default: as trained)")
@@ -354,13 +377,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     from models import CheckpointError, ConfigError
     from models.data import DataError
     from models.train import TrainError
+    from analysis.inception import InceptionWeightsError
     from oscsim import OscsimError
 
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except (CliError, CheckpointError, ConfigError, OscsimError, DataError, TrainError) as exc:
+    except (CliError, CheckpointError, ConfigError, OscsimError, DataError, TrainError, InceptionWeightsError) as exc:
         print(f"un0hw: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

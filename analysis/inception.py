@@ -1,0 +1,91 @@
+"""The standard FID Inception-v3 network (torch-fidelity's port), from a local weights file.
+
+un0hw never downloads: the user names the weights file, torch-fidelity's
+``weights-inception-2015-12-05-6726825d.pth`` (the TF FID graph converted to PyTorch),
+with ``--inception-weights PATH`` or ``$UN0HW_INCEPTION_WEIGHTS``. The file is opened with
+``torch.load(weights_only=True)``; torch-fidelity's constructor then reads a copy that
+un0hw wrote from those tensors (its own loader would unpickle anything).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import sys
+import tempfile
+import types
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+ENV = "UN0HW_INCEPTION_WEIGHTS"
+WEIGHTS_FILE = "weights-inception-2015-12-05-6726825d.pth"
+
+
+class InceptionWeightsError(ValueError):
+    """The Inception weights are missing or unusable: says where to put them."""
+
+
+def _inception_class():
+    """torch-fidelity's FeatureExtractorInceptionV3.
+
+    The package's ``__init__`` imports every extractor, some through torchvision, whose
+    wheels cannot sit beside the CPU torch build; the Inception module itself needs only
+    torch. So where the package cannot be imported whole, its folder is registered as a
+    bare package and just that module is loaded."""
+    try:
+        from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
+    except ImportError:
+        spec = importlib.util.find_spec("torch_fidelity")
+        if spec is None or not spec.submodule_search_locations:
+            raise InceptionWeightsError(
+                "the FID Inception network needs torch-fidelity: pip install --no-deps torch-fidelity==0.4.0"
+            ) from None
+        for name in [m for m in sys.modules if m == "torch_fidelity" or m.startswith("torch_fidelity.")]:
+            del sys.modules[name]
+        package = types.ModuleType("torch_fidelity")
+        package.__path__ = list(spec.submodule_search_locations)
+        sys.modules["torch_fidelity"] = package
+        from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
+    return FeatureExtractorInceptionV3
+
+
+def inception_extractor(weights: str | Path | None = None) -> tuple[Callable[[Tensor], Tensor], str]:
+    """(images in [−1, 1], (B, 1 or 3, H, W) → (B, 2048) pool features, extractor id)."""
+    where = weights or os.environ.get(ENV)
+    if not where:
+        raise InceptionWeightsError(
+            f"the FID Inception network needs its weights file ({WEIGHTS_FILE}, 95 MB, from "
+            f"torch-fidelity's releases): pass --inception-weights PATH or set {ENV}; un0hw never downloads"
+        )
+    path = Path(where)
+    if not path.is_file():
+        raise InceptionWeightsError(f"{path}: no such Inception weights file (expected {WEIGHTS_FILE})")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - pickle refusals, truncation, not a torch file
+        raise InceptionWeightsError(f"{path}: not a tensors-only torch file ({str(exc).strip().splitlines()[-1][:120]})") from None
+    if not isinstance(state, dict) or not all(isinstance(v, Tensor) for v in state.values()):
+        raise InceptionWeightsError(f"{path}: expected a state dict of tensors")
+    cls = _inception_class()
+    with tempfile.TemporaryDirectory() as tmp:
+        safe_copy = Path(tmp) / "inception.pt"
+        torch.save(state, safe_copy)
+        try:
+            net = cls("inception-v3-compat", ["2048"], feature_extractor_weights_path=str(safe_copy))
+        except RuntimeError as exc:
+            raise InceptionWeightsError(f"{path}: does not fit the FID Inception network ({str(exc)[:160]})") from None
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+
+    @torch.no_grad()
+    def features(images: Tensor) -> Tensor:
+        x = ((images.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+        if x.shape[1] == 1:
+            x = x.expand(-1, 3, -1, -1)
+        (out,) = net(x)
+        return out.float()
+
+    return features, f"inception-v3-compat:{digest}"
