@@ -60,9 +60,9 @@ if ! "$VENV/bin/python" -c "import torch" >/dev/null 2>&1; then
 fi
 
 # The project itself (editable) with its test dependencies; skipped when pyproject.toml
-# has not changed since the last successful install.
+# and this script have not changed since the last successful install.
 stamp="$VENV/.un0hw-installed"
-want=$(sha256sum pyproject.toml | cut -d' ' -f1)
+want=$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -d' ' -f1)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   say "installing un0hw and its dependencies"
   "${PIP[@]}" -e ".[test]"
