@@ -32,6 +32,8 @@ from models.un0 import Un0
 from oscsim import atomic_path
 
 FORMAT = "un0hw-checkpoint"
+#: The trained Un-0 that ships with the project (digits-n512; see models/checkpoints/).
+SHIPPED = Path(__file__).resolve().parent / "checkpoints" / "un0-digits.safetensors"
 FORMAT_VERSION = 1
 KEYMAP_VERSION = 1
 

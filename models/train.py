@@ -225,7 +225,11 @@ class Trainer:
 
 
 def plot_losses(log_path: Path, png: Path) -> None:
-    """The loss curve of a metrics log, as a PNG (written atomically)."""
+    """The loss and the raw drift of a metrics log, as a PNG (written atomically).
+
+    The drifting loss is normalised per temperature (each V is scaled to unit RMS), so
+    its value stays near a constant; the mean ‖V‖ before normalisation is the quantity
+    that falls as the generated distribution approaches the data's."""
     rows = [json.loads(ln) for ln in log_path.read_text().splitlines() if ln]
     if not rows:
         return
@@ -234,12 +238,20 @@ def plot_losses(log_path: Path, png: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6, 3.5), dpi=120)
-    ax.plot([r["step"] for r in rows], [r["loss"] for r in rows], lw=1)
-    ax.set_xlabel("step")
-    ax.set_ylabel("drifting loss")
-    ax.set_yscale("log")
-    ax.grid(alpha=0.3)
+    steps = [r["step"] for r in rows]
+    drift_keys = sorted(k for k in rows[0] if k.startswith("drift_"))
+    fig, (ax0, ax1) = plt.subplots(1, 2, figsize=(10, 3.5), dpi=120)
+    ax0.plot(steps, [r["loss"] for r in rows], lw=0.8)
+    ax0.set_ylabel("drifting loss (normalised)")
+    for key in (k for k in drift_keys if k.endswith("t0.2")):
+        ax1.plot(steps, [r.get(key, float("nan")) for r in rows], lw=0.8, label=key.removeprefix("drift_"))
+    ax1.set_ylabel("mean ‖V‖ before normalisation")
+    ax1.set_yscale("log")
+    if drift_keys:
+        ax1.legend(fontsize=7)
+    for ax in (ax0, ax1):
+        ax.set_xlabel("step")
+        ax.grid(alpha=0.3)
     fig.tight_layout()
     with atomic_path(png) as tmp:
         fig.savefig(tmp, format="png")

@@ -285,7 +285,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def with_checkpoint(p: argparse.ArgumentParser) -> None:
-        p.add_argument("checkpoint", type=Path, help="X.safetensors (+ X.json), a release .pt, or any file with --key-map")
+        from models.checkpoint import SHIPPED
+
+        p.add_argument("checkpoint", type=Path, nargs="?", default=SHIPPED,
+                       help="X.safetensors (+ X.json), a release .pt, or any file with --key-map "
+                            "(default: the shipped trained digits model)")
         p.add_argument("--key-map", type=Path, default=None, help="JSON key-mapping file for other tensor names")
         p.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
 
