@@ -120,3 +120,28 @@ def test_console_script_exit_code_on_bad_file(tmp_path) -> None:
     assert proc.returncode == 2
     assert proc.stderr.strip().endswith("junk.pt: neither a torch checkpoint nor a safetensors file (first bytes do not match)")
     assert proc.stdout == ""
+
+
+def test_train_then_fid_on_the_result(tmp_path, capsys, monkeypatch) -> None:
+    monkeypatch.setenv("UN0HW_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "run"
+    assert main(["train", "--size", "digits-n64", "--out", str(out), "--steps", "3", "--checkpoint-every", "2",
+                 "--classes-per-step", "2", "--fake-per-class", "4", "--real-per-class", "8", "--no-progress"]) == 0
+    assert {p.name for p in out.iterdir()} >= {"train-state.pt", "ema.safetensors", "ema.json", "metrics.jsonl", "loss.png"}
+    capsys.readouterr()
+    assert main(["fid", str(out / "ema.safetensors"), "--per-class", "10", "--json"]) == 0
+    score = json.loads(capsys.readouterr().out)
+    assert score["samples"] == 100 and score["fid"] > score["floor"] > 0
+
+
+def test_fid_refuses_a_model_that_is_not_digits(tmp_path, capsys) -> None:
+    assert main(["init", "--size", "n1024", "-o", str(tmp_path / "c")]) == 0
+    capsys.readouterr()
+    assert main(["fid", str(tmp_path / "c.safetensors")]) == 2
+    assert "--extractor digits scores 1×8×8 digits models" in _error_line(capsys)
+
+
+def test_default_checkpoint_is_the_shipped_model(capsys) -> None:
+    assert main(["info", "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["config"]["name"] == "digits-n512" and info["checkpoint"].endswith("un0-digits.safetensors")
