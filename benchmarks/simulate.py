@@ -1,0 +1,318 @@
+#!/usr/bin/env python
+"""Performance benchmark of the Kuramoto simulator and of Un-0 generation (a script).
+
+From the repository root:
+
+    .venv/bin/python benchmarks/simulate.py            # full run (about a minute on 2 cores)
+    .venv/bin/python benchmarks/simulate.py --quick    # smoke run (well under 30 s)
+    .venv/bin/python benchmarks/simulate.py --device cuda --tf32
+
+Everything is measured in one process, and the things compared are timed interleaved,
+round by round (A B, B A, A B, ...), so that a ratio is taken side by side on the same
+machine state; medians over rounds are quoted, ratios are medians of per-round ratios.
+
+1. `oscsim.simulate`, 10 Euler steps, class-conditional, on the published n1024 (batch
+   256) and n4096 (batch 64) systems at their random initialisation, against the GEMM
+   roofline: the one (2B, N) @ (N, N) matmul the simulator does per step, timed 10 times
+   as a plain `torch.matmul`. FLOPs counted: 4·B·N² per step (the coupling only).
+2. The naive pairwise baseline: `oscsim.naive_coupling` (an N×N sine per sample) inside
+   an Euler loop at a small batch, against the simulator: speed-up per sample.
+3. End to end: `Un0.generate` on a release-format n1024 checkpoint loaded with
+   `models.load`, against `models.release_reference.release_forward` (the simplest
+   correct implementation) on the same state dict, labels and seeds; images compared.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shlex
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import models  # noqa: E402
+import oscsim  # noqa: E402
+from models.release_reference import release_forward, write_release_checkpoint  # noqa: E402
+
+STEPS = 10
+CIFAR_RELEASE_CONFIG = {
+    "n_oscillators": 1024,
+    "n_conditional_oscillators": 8,
+    "num_steps": 10,
+    "solver": "euler",
+    "relativization": "mean_relative",
+    "parameterization": "standard",
+    "encoding": "sin_cos",
+}
+
+
+# --- timing ----------------------------------------------------------------------------
+def make_sync(device: torch.device) -> Callable[[], None]:
+    if device.type == "cuda":
+        return lambda: torch.cuda.synchronize(device)
+    return lambda: None
+
+
+def interleaved(
+    fns: dict[str, Callable[[], object]], *, repeats: int, warmup: int, sync: Callable[[], None]
+) -> dict[str, list[float]]:
+    """Seconds per call of each function, `repeats` rounds, order alternating per round."""
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn()
+        sync()
+    names = list(fns)
+    times: dict[str, list[float]] = {name: [] for name in names}
+    for r in range(repeats):
+        for name in names if r % 2 == 0 else reversed(names):
+            sync()
+            start = time.perf_counter()
+            fns[name]()
+            sync()
+            times[name].append(time.perf_counter() - start)
+    return times
+
+
+def med(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def ratio(num: list[float], den: list[float]) -> float:
+    """Median over rounds of num[r] / den[r] (side-by-side ratio)."""
+    return statistics.median(a / b for a, b in zip(num, den))
+
+
+# --- the machine -----------------------------------------------------------------------
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine_line(device: torch.device, dtype: torch.dtype, tf32: bool) -> str:
+    parts = [
+        f"torch {torch.__version__}",
+        f"threads {torch.get_num_threads()} (interop {torch.get_num_interop_threads()})",
+        f"CPU {cpu_model()} x{os.cpu_count()} logical",
+        f"device {device}",
+    ]
+    if device.type == "cuda":
+        parts.append(f"GPU {torch.cuda.get_device_name(device)}")
+        parts.append(f"tf32 {'on' if tf32 else 'off'}")
+    parts.append(f"dtype {str(dtype).removeprefix('torch.')}")
+    return " | ".join(parts)
+
+
+# --- workloads -------------------------------------------------------------------------
+def naive_euler(params: oscsim.KuramotoParams, theta0: torch.Tensor, labels: torch.Tensor, steps: int) -> torch.Tensor:
+    """Euler with every sum by its definition: N×N (and N×N_c) sines per sample."""
+    n, h = params.n, 1.0 / steps
+    drive = params.drive[labels]  # (B, N, N_c)
+    x = theta0
+    for _ in range(steps):
+        theta, phi = x[:, :n], x[:, n:]
+        main = params.omega + oscsim.naive_coupling(theta, params.K)
+        main = main + (drive * torch.sin(phi.unsqueeze(-2) - theta.unsqueeze(-1))).sum(-1)
+        cond = params.nu + oscsim.naive_coupling(phi, params.C)
+        x = x + h * torch.cat((main, cond), dim=1)
+    return x
+
+
+def system(name: str, *, device: torch.device, dtype: torch.dtype) -> tuple[models.Un0, oscsim.KuramotoParams]:
+    model = models.Un0.init(models.PUBLISHED[name], seed=0).to(device=device, dtype=dtype)
+    with torch.inference_mode():
+        params = model.params()
+    return model, params
+
+
+def seeds(model: models.Un0, batch: int, seed: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """(labels, theta0) drawn on the CPU (reproducible on any device), moved to `device`."""
+    gen = torch.Generator().manual_seed(seed)
+    labels = torch.randint(0, model.config.num_classes, (batch,), generator=gen)
+    theta0 = oscsim.uniform_phases(batch, model.config.n + model.config.n_cond, generator=gen, dtype=torch.float64)
+    return labels.to(device), theta0.to(device=device, dtype=model.dynamics.K.dtype)
+
+
+# --- sections --------------------------------------------------------------------------
+def bench_simulator(name: str, batch: int, naive_batch: int, args, device, dtype, sync) -> dict:
+    model, params = system(name, device=device, dtype=dtype)
+    n = params.n
+    labels, theta0 = seeds(model, batch, 1, device)
+    nlabels, ntheta0 = seeds(model, naive_batch, 2, device)
+    gemm_in = torch.randn(2 * batch, n, generator=torch.Generator().manual_seed(3), dtype=torch.float64).to(device, dtype)
+    K = params.K
+
+    def sim() -> torch.Tensor:
+        return oscsim.simulate(params, theta0, labels, steps=STEPS, method="euler").theta
+
+    gemm_out = torch.empty(2 * batch, n, device=device, dtype=dtype)
+
+    def gemm() -> None:
+        for _ in range(STEPS):
+            torch.matmul(gemm_in, K.T)
+
+    def gemm_prealloc() -> None:  # the same without the allocator (page faults on a CPU)
+        for _ in range(STEPS):
+            torch.matmul(gemm_in, K.T, out=gemm_out)
+
+    def naive() -> torch.Tensor:
+        return naive_euler(params, ntheta0, nlabels, STEPS)
+
+    with torch.inference_mode():
+        t = interleaved({"sim": sim, "gemm": gemm, "gemm_out": gemm_prealloc}, repeats=args.repeats,
+                        warmup=args.warmup, sync=sync)
+        # the roofline is the faster of the two GEMM variants
+        roof = min(("gemm", "gemm_out"), key=lambda k: med(t[k]))
+        tn = interleaved({"sim": sim, "naive": naive}, repeats=args.naive_repeats, warmup=1, sync=sync)
+        # the naive loop integrates the same system: compare on the naive batch
+        check = oscsim.simulate(params, ntheta0, nlabels, steps=STEPS, method="euler").theta
+        naive_err = (naive() - check).abs().max().item()
+    flops = 4 * batch * n * n * STEPS
+    per_sample_sim = med(tn["sim"]) / batch
+    per_sample_naive = med(tn["naive"]) / naive_batch
+    return {
+        "name": name, "n": n, "batch": batch, "naive_batch": naive_batch,
+        "sim_s": med(t["sim"]), "gemm_s": med(t["gemm"]), "gemm_out_s": med(t["gemm_out"]), "roof": roof,
+        "sim_gflops": flops / med(t["sim"]) / 1e9, "gemm_gflops": flops / med(t[roof]) / 1e9,
+        "roofline": ratio(t[roof], t["sim"]),
+        "sim_spread": (min(t["sim"]), max(t["sim"])), "gemm_spread": (min(t[roof]), max(t[roof])),
+        "naive_s": med(tn["naive"]), "naive_sim_s": med(tn["sim"]),
+        "speedup": per_sample_naive / per_sample_sim,
+        "speedup_rounds": statistics.median(
+            (tnv / naive_batch) / (ts / batch) for tnv, ts in zip(tn["naive"], tn["sim"])
+        ),
+        "naive_err": naive_err,
+    }
+
+
+def bench_end_to_end(batch: int, args, device, dtype, sync) -> dict:
+    source = models.Un0.init(models.PUBLISHED["n1024"], seed=0)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "cifar10_n1024.pt"
+        write_release_checkpoint(path, source.state_dict(), CIFAR_RELEASE_CONFIG)
+        model = models.load(path, device=device, dtype=dtype)
+        state = {k: v.to(device=device, dtype=dtype) for k, v in torch.load(path, weights_only=True)["model"].items()}
+    labels, theta0 = seeds(model, batch, 4, device)
+
+    def generate() -> torch.Tensor:
+        return model.generate(labels, theta0)
+
+    def reference() -> torch.Tensor:
+        return release_forward(
+            state, labels, theta0, parameterization="standard", relativization="mean_relative", num_steps=STEPS
+        )
+
+    with torch.inference_mode():
+        t = interleaved({"generate": generate, "release_forward": reference}, repeats=args.e2e_repeats,
+                        warmup=args.warmup, sync=sync)
+        diff = (generate() - reference()).abs().max().item()
+    return {
+        "batch": batch, "generate_s": med(t["generate"]), "reference_s": med(t["release_forward"]),
+        "ratio": ratio(t["generate"], t["release_forward"]), "max_abs_diff": diff,
+        "generate_spread": (min(t["generate"]), max(t["generate"])),
+        "reference_spread": (min(t["release_forward"]), max(t["release_forward"])),
+    }
+
+
+# --- main ------------------------------------------------------------------------------
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--quick", action="store_true", help="small batches, few repeats: a smoke run (< 30 s)")
+    p.add_argument("--device", default="cpu", help="cpu (default) or cuda[:i]")
+    p.add_argument("--dtype", choices=("float32", "float64"), default="float32")
+    p.add_argument("--tf32", action="store_true", help="allow TF32 matmuls and convolutions on CUDA")
+    p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's choice)")
+    p.add_argument("--repeats", type=int, default=None, help="rounds for simulator vs GEMM")
+    p.add_argument("--naive-repeats", type=int, default=None, help="rounds for simulator vs naive")
+    p.add_argument("--e2e-repeats", type=int, default=None, help="rounds for generate vs release_forward")
+    p.add_argument("--warmup", type=int, default=2, help="untimed calls of each function first")
+    args = p.parse_args(argv)
+    full = {"repeats": 31, "naive_repeats": 5, "e2e_repeats": 21}
+    quick = {"repeats": 5, "naive_repeats": 2, "e2e_repeats": 5}
+    for key, value in (quick if args.quick else full).items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    device, dtype = torch.device(args.device), getattr(torch, args.dtype)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = args.tf32
+        torch.backends.cudnn.allow_tf32 = args.tf32
+    sync = make_sync(device)
+    # (config, batch, naive batch)
+    cases = [("n1024", 32, 2), ("n4096", 8, 2)] if args.quick else [("n1024", 256, 4), ("n4096", 64, 4)]
+    e2e_batch = 32 if args.quick else 256
+
+    print(f"$ {shlex.join([Path(sys.executable).name, *sys.argv])}")
+    print(f"machine: {machine_line(device, dtype, args.tf32)}")
+    print(f"rounds: sim/GEMM {args.repeats}, sim/naive {args.naive_repeats}, generate/release_forward "
+          f"{args.e2e_repeats}; warm-up {args.warmup}; medians, ratios per round\n")
+
+    started = time.perf_counter()
+    rows = [bench_simulator(name, b, nb, args, device, dtype, sync) for name, b, nb in cases]
+
+    print(f"1. oscsim.simulate, {STEPS} Euler steps, class-conditional, vs the GEMM roofline: torch.matmul "
+          f"(2B,N)@(N,N) x{STEPS},\n   allocating (GEMM) and with out= (GEMM out=), the faster is the roofline; "
+          f"FLOPs 4*B*N^2 per step")
+    head = (f"{'config':<7}{'B':>5}{'sim ms':>9}{'samples/s':>11}{'GFLOP/s':>9}{'GEMM ms':>9}{'GEMM out= ms':>14}"
+            f"{'roof GFLOP/s':>14}{'sim/roof':>10}")
+    print(head)
+    print("-" * len(head))
+    for r in rows:
+        print(f"{r['name']:<7}{r['batch']:>5}{r['sim_s'] * 1e3:>9.2f}{r['batch'] / r['sim_s']:>11.0f}"
+              f"{r['sim_gflops']:>9.1f}{r['gemm_s'] * 1e3:>9.2f}{r['gemm_out_s'] * 1e3:>14.2f}"
+              f"{r['gemm_gflops']:>14.1f}{r['roofline']:>10.3f}")
+    for r in rows:
+        print(f"  {r['name']} spread (min-max ms): sim {r['sim_spread'][0] * 1e3:.2f}-{r['sim_spread'][1] * 1e3:.2f}, "
+              f"roofline ({r['roof']}) {r['gemm_spread'][0] * 1e3:.2f}-{r['gemm_spread'][1] * 1e3:.2f}")
+
+    print(f"\n2. naive pairwise baseline (oscsim.naive_coupling in an Euler loop) vs the simulator")
+    head = f"{'config':<7}{'naive B':>8}{'naive ms':>10}{'naive samp/s':>13}{'sim B':>6}{'sim ms':>9}{'sim samp/s':>11}{'speed-up/sample':>17}{'max|diff|':>11}"
+    print(head)
+    print("-" * len(head))
+    for r in rows:
+        print(f"{r['name']:<7}{r['naive_batch']:>8}{r['naive_s'] * 1e3:>10.1f}{r['naive_batch'] / r['naive_s']:>13.1f}"
+              f"{r['batch']:>6}{r['naive_sim_s'] * 1e3:>9.2f}{r['batch'] / r['naive_sim_s']:>11.0f}"
+              f"{r['speedup']:>16.0f}x{r['naive_err']:>11.1e}")
+
+    e2e = bench_end_to_end(e2e_batch, args, device, dtype, sync)
+    print(f"\n3. end to end, release-format n1024 checkpoint (models.load), B = {e2e['batch']}")
+    print(f"  Un0.generate      {e2e['generate_s'] * 1e3:8.1f} ms  "
+          f"(min-max {e2e['generate_spread'][0] * 1e3:.1f}-{e2e['generate_spread'][1] * 1e3:.1f})")
+    print(f"  release_forward   {e2e['reference_s'] * 1e3:8.1f} ms  "
+          f"(min-max {e2e['reference_spread'][0] * 1e3:.1f}-{e2e['reference_spread'][1] * 1e3:.1f})")
+    print(f"  generate / release_forward = {e2e['ratio']:.3f}   images max|diff| = {e2e['max_abs_diff']:.2e}")
+
+    print("\ntargets")
+    for r in rows:
+        print(f"  {r['name']}: simulator >= 0.85 of GEMM roofline: {r['roofline']:.3f} "
+              f"{'met' if r['roofline'] >= 0.85 else 'NOT met'}")
+    for r in rows:
+        print(f"  {r['name']}: >= 50x per sample over naive: {r['speedup']:.0f}x "
+              f"{'met' if r['speedup'] >= 50 else 'NOT met'}")
+    print(f"  generate no slower than release_forward: ratio {e2e['ratio']:.3f} "
+          f"{'met' if e2e['ratio'] <= 1.0 else 'NOT met'}")
+    print(f"\ntotal {time.perf_counter() - started:.1f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
