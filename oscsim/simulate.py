@@ -70,10 +70,11 @@ def gather_drive(params: KuramotoParams, labels: Tensor | None, batch: int) -> T
     if labels is None:
         return None
     labels = _checked_labels(params, labels, batch)
-    dropped = labels < 0
-    drive = params.drive[labels.clamp(min=0)]
-    if bool(dropped.any()):
-        drive = drive * (~dropped).to(drive.dtype).view(-1, 1, 1)
+    kept = labels >= 0
+    if bool(kept.all()):
+        return params.drive[labels]
+    drive = params.drive.new_zeros(batch, params.n, params.n_cond)
+    drive[kept] = params.drive[labels[kept]]
     return drive
 
 
@@ -107,7 +108,7 @@ def simulate(
         raise OscsimError(f"method must be one of {', '.join(METHODS)}; got {method!r}")
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
         raise OscsimError(f"steps must be a non-negative int, not {steps!r}")
-    if not (isinstance(T, (int, float)) and math.isfinite(T) and T > 0):
+    if isinstance(T, bool) or not (isinstance(T, (int, float)) and math.isfinite(T) and T > 0):
         raise OscsimError(f"T must be a positive finite number, not {T!r}")
     width = params.n + params.n_cond
     if not isinstance(theta0, Tensor) or theta0.ndim != 2 or theta0.shape[1] != width:
@@ -119,7 +120,13 @@ def simulate(
             f"{params.device}; move one to match"
         )
     n = params.n
-    if method == "euler" and steps > 0 and not torch.is_grad_enabled():
+    if steps == 0:  # every method: nothing to integrate
+        gather_drive(params, labels, theta0.shape[0])  # labels are still checked
+        if not record:
+            return SimResult(theta=theta0, n=n)
+        times = torch.zeros(1, dtype=theta0.dtype, device=theta0.device)
+        return SimResult(theta=theta0, n=n, times=times, trajectory=theta0.unsqueeze(0))
+    if method == "euler" and not torch.is_grad_enabled():
         # generation and evaluation: nothing will be differentiated
         return _euler_no_grad(params, theta0, labels, steps=steps, T=float(T), record=record)
     drive = gather_drive(params, labels, theta0.shape[0])

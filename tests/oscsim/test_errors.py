@@ -46,6 +46,7 @@ def test_oscsim_error_is_a_value_error() -> None:
         case("T-zero", r"^T must be a positive finite number, not 0\.0$", T=0.0),
         case("T-negative", r"^T must be a positive finite number, not -1$", T=-1),
         case("T-str", r"^T must be a positive finite number, not '1'$", T="1"),
+        case("T-bool", r"^T must be a positive finite number, not True$", T=True),
         case("labels-too-high", r"^labels must lie in \[0, 4\) \(or −1 for no class\); got values in \[0, 4\]$", labels=torch.tensor([0, 4])),
         case("labels-below-minus-one", r"^labels must lie in \[0, 4\) \(or −1 for no class\); got values in \[-2, 1\]$", labels=torch.tensor([-2, 1])),
         case("labels-length", r"^labels must have shape \(2,\), one per seed, not \(3,\)$", labels=torch.tensor([0, 1, 2])),

@@ -68,21 +68,7 @@ def test_zero_steps_returns_theta0(method: str) -> None:
     assert res.times.tolist() == [0.0]
 
 
-@pytest.mark.parametrize(
-    "steps",
-    [
-        pytest.param(
-            0,
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="bug: adaptive with steps=0 returns θ(T) without record but θ0 with "
-                "record (t_eval=[0.0] makes the last column the state at t=0)",
-            ),
-        ),
-        1,
-        5,
-    ],
-)
+@pytest.mark.parametrize("steps", [0, 1, 5])
 def test_adaptive_result_does_not_depend_on_record(steps: int) -> None:
     params, theta0, labels = system()
     plain = simulate(params, theta0, labels, steps=steps, method="adaptive")
@@ -164,12 +150,6 @@ def test_float32_close_to_float64(method: str, grad: bool) -> None:
     assert (r32.theta.double() - r64.theta).abs().max().item() < F32_TOL
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=IndexError,
-    reason="bug: gather_drive indexes params.drive[0] even for dropped labels, an "
-    "IndexError when the system has no classes",
-)
 def test_classless_system_accepts_dropped_labels_as_documented() -> None:
     """drive (0, N, N_c): labels must lie in [0, 0) or be −1, and −1 means no drive."""
     params = random_system(4, 2, 0, seed=3)
