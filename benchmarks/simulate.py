@@ -14,7 +14,10 @@ machine state; medians over rounds are quoted, ratios are medians of per-round r
 1. `oscsim.simulate`, 10 Euler steps, class-conditional, on the published n1024 (batch
    256) and n4096 (batch 64) systems at their random initialisation, against the GEMM
    roofline: the one (2B, N) @ (N, N) matmul the simulator does per step, timed 10 times
-   as a plain `torch.matmul`. FLOPs counted: 4·B·N² per step (the coupling only).
+   as a plain `torch.matmul`. FLOPs counted: 4·B·N² per step (the coupling only). Also
+   without the class drive (labels=None), and by the generic autograd-ready path (grad
+   mode switched on inside inference_mode: no graph is built, but the no-grad Euler path
+   is not taken), which is how fast the simulator was before that path existed.
 2. The naive pairwise baseline: `oscsim.naive_coupling` (an N×N sine per sample) inside
    an Euler loop at a small batch, against the simulator: speed-up per sample.
 3. End to end: `Un0.generate` on a release-format n1024 checkpoint loaded with
@@ -44,6 +47,8 @@ import oscsim  # noqa: E402
 from models.release_reference import release_forward, write_release_checkpoint  # noqa: E402
 
 STEPS = 10
+# the simulator rows: (timing key, drive, path)
+VARIANTS = (("sim", "classes", "fast"), ("sim_free", "none", "fast"), ("sim_generic", "classes", "generic"))
 CIFAR_RELEASE_CONFIG = {
     "n_oscillators": 1024,
     "n_conditional_oscillators": 8,
@@ -153,12 +158,18 @@ def bench_simulator(name: str, batch: int, naive_batch: int, args, device, dtype
     labels, theta0 = seeds(model, batch, 1, device)
     nlabels, ntheta0 = seeds(model, naive_batch, 2, device)
     gemm_in = torch.randn(2 * batch, n, generator=torch.Generator().manual_seed(3), dtype=torch.float64).to(device, dtype)
+    gemm_out = torch.empty(2 * batch, n, device=device, dtype=dtype)
     K = params.K
 
-    def sim() -> torch.Tensor:
+    def sim() -> torch.Tensor:  # class-conditional, as generation runs it
         return oscsim.simulate(params, theta0, labels, steps=STEPS, method="euler").theta
 
-    gemm_out = torch.empty(2 * batch, n, device=device, dtype=dtype)
+    def sim_free() -> torch.Tensor:  # no class drive (labels None)
+        return oscsim.simulate(params, theta0, None, steps=STEPS, method="euler").theta
+
+    def sim_generic() -> torch.Tensor:  # class-conditional, by the autograd-ready generic path
+        with torch.enable_grad():  # inside inference_mode: no graph, but not the no-grad path
+            return oscsim.simulate(params, theta0, labels, steps=STEPS, method="euler").theta
 
     def gemm() -> None:
         for _ in range(STEPS):
@@ -172,28 +183,19 @@ def bench_simulator(name: str, batch: int, naive_batch: int, args, device, dtype
         return naive_euler(params, ntheta0, nlabels, STEPS)
 
     with torch.inference_mode():
-        t = interleaved({"sim": sim, "gemm": gemm, "gemm_out": gemm_prealloc}, repeats=args.repeats,
-                        warmup=args.warmup, sync=sync)
-        # the roofline is the faster of the two GEMM variants
-        roof = min(("gemm", "gemm_out"), key=lambda k: med(t[k]))
+        t = interleaved({"sim": sim, "sim_free": sim_free, "sim_generic": sim_generic, "gemm": gemm,
+                         "gemm_out": gemm_prealloc}, repeats=args.repeats, warmup=args.warmup, sync=sync)
         tn = interleaved({"sim": sim, "naive": naive}, repeats=args.naive_repeats, warmup=1, sync=sync)
         # the naive loop integrates the same system: compare on the naive batch
         check = oscsim.simulate(params, ntheta0, nlabels, steps=STEPS, method="euler").theta
         naive_err = (naive() - check).abs().max().item()
+    roof = min(("gemm", "gemm_out"), key=lambda k: med(t[k]))  # the faster GEMM variant
     flops = 4 * batch * n * n * STEPS
-    per_sample_sim = med(tn["sim"]) / batch
-    per_sample_naive = med(tn["naive"]) / naive_batch
     return {
-        "name": name, "n": n, "batch": batch, "naive_batch": naive_batch,
-        "sim_s": med(t["sim"]), "gemm_s": med(t["gemm"]), "gemm_out_s": med(t["gemm_out"]), "roof": roof,
-        "sim_gflops": flops / med(t["sim"]) / 1e9, "gemm_gflops": flops / med(t[roof]) / 1e9,
-        "roofline": ratio(t[roof], t["sim"]),
-        "sim_spread": (min(t["sim"]), max(t["sim"])), "gemm_spread": (min(t[roof]), max(t[roof])),
+        "name": name, "n": n, "batch": batch, "naive_batch": naive_batch, "flops": flops, "times": t, "roof": roof,
         "naive_s": med(tn["naive"]), "naive_sim_s": med(tn["sim"]),
-        "speedup": per_sample_naive / per_sample_sim,
-        "speedup_rounds": statistics.median(
-            (tnv / naive_batch) / (ts / batch) for tnv, ts in zip(tn["naive"], tn["sim"])
-        ),
+        # per-sample speed-up, median over rounds of side-by-side pairs
+        "speedup": statistics.median((a / naive_batch) / (b / batch) for a, b in zip(tn["naive"], tn["sim"])),
         "naive_err": naive_err,
     }
 
@@ -219,11 +221,17 @@ def bench_end_to_end(batch: int, args, device, dtype, sync) -> dict:
         t = interleaved({"generate": generate, "release_forward": reference}, repeats=args.e2e_repeats,
                         warmup=args.warmup, sync=sync)
         diff = (generate() - reference()).abs().max().item()
+        # where generate's time goes: the oscillators, and readout + decoder
+        params = model.params()
+        final = oscsim.simulate(params, theta0, labels, steps=STEPS).theta[:, : model.config.n]
+        parts = interleaved(
+            {"simulate": lambda: oscsim.simulate(params, theta0, labels, steps=STEPS),
+             "decode": lambda: model.decode(final)},
+            repeats=max(3, args.e2e_repeats // 2), warmup=1, sync=sync,
+        )
     return {
-        "batch": batch, "generate_s": med(t["generate"]), "reference_s": med(t["release_forward"]),
-        "ratio": ratio(t["generate"], t["release_forward"]), "max_abs_diff": diff,
-        "generate_spread": (min(t["generate"]), max(t["generate"])),
-        "reference_spread": (min(t["release_forward"]), max(t["release_forward"])),
+        "batch": batch, "times": t, "ratio": ratio(t["generate"], t["release_forward"]), "max_abs_diff": diff,
+        "parts": {k: med(v) for k, v in parts.items()},
     }
 
 
@@ -253,6 +261,9 @@ def main(argv: list[str] | None = None) -> int:
     device, dtype = torch.device(args.device), getattr(torch, args.dtype)
     if args.threads:
         torch.set_num_threads(args.threads)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        print("--device cuda: this torch has no CUDA device available", file=sys.stderr)
+        return 2
     if device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = args.tf32
         torch.backends.cudnn.allow_tf32 = args.tf32
@@ -269,20 +280,24 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     rows = [bench_simulator(name, b, nb, args, device, dtype, sync) for name, b, nb in cases]
 
-    print(f"1. oscsim.simulate, {STEPS} Euler steps, class-conditional, vs the GEMM roofline: torch.matmul "
-          f"(2B,N)@(N,N) x{STEPS},\n   allocating (GEMM) and with out= (GEMM out=), the faster is the roofline; "
-          f"FLOPs 4*B*N^2 per step")
-    head = (f"{'config':<7}{'B':>5}{'sim ms':>9}{'samples/s':>11}{'GFLOP/s':>9}{'GEMM ms':>9}{'GEMM out= ms':>14}"
-            f"{'roof GFLOP/s':>14}{'sim/roof':>10}")
+    print(f"1. oscsim.simulate, {STEPS} Euler steps, vs the GEMM roofline: torch.matmul (2B,N)@(N,N) x{STEPS}, "
+          f"allocating\n   ('GEMM') and with out= ('out='), the faster is the roofline; FLOPs 4*B*N^2 per step. "
+          f"drive: 10 classes\n   (random labels) or none (labels=None); path: no-grad Euler ('fast', what "
+          f"generation takes) or\n   the generic autograd-ready one (grad mode on inside inference_mode)")
+    head = (f"{'config':<7}{'B':>5}{'drive':>8}{'path':>8}{'sim ms':>9}{'samples/s':>11}{'GFLOP/s':>9}{'GEMM ms':>9}"
+            f"{'out= ms':>9}{'roof GFLOP/s':>14}{'sim/roof':>10}")
     print(head)
     print("-" * len(head))
     for r in rows:
-        print(f"{r['name']:<7}{r['batch']:>5}{r['sim_s'] * 1e3:>9.2f}{r['batch'] / r['sim_s']:>11.0f}"
-              f"{r['sim_gflops']:>9.1f}{r['gemm_s'] * 1e3:>9.2f}{r['gemm_out_s'] * 1e3:>14.2f}"
-              f"{r['gemm_gflops']:>14.1f}{r['roofline']:>10.3f}")
+        t, roof = r["times"], r["roof"]
+        for key, drive, path in VARIANTS:
+            print(f"{r['name']:<7}{r['batch']:>5}{drive:>8}{path:>8}{med(t[key]) * 1e3:>9.2f}{r['batch'] / med(t[key]):>11.0f}"
+                  f"{r['flops'] / med(t[key]) / 1e9:>9.1f}{med(t['gemm']) * 1e3:>9.2f}{med(t['gemm_out']) * 1e3:>9.2f}"
+                  f"{r['flops'] / med(t[roof]) / 1e9:>14.1f}{ratio(t[roof], t[key]):>10.3f}")
     for r in rows:
-        print(f"  {r['name']} spread (min-max ms): sim {r['sim_spread'][0] * 1e3:.2f}-{r['sim_spread'][1] * 1e3:.2f}, "
-              f"roofline ({r['roof']}) {r['gemm_spread'][0] * 1e3:.2f}-{r['gemm_spread'][1] * 1e3:.2f}")
+        t = r["times"]
+        spread = ", ".join(f"{k} {min(v) * 1e3:.2f}-{max(v) * 1e3:.2f}" for k, v in t.items())
+        print(f"  {r['name']} min-max ms: {spread}")
 
     print(f"\n2. naive pairwise baseline (oscsim.naive_coupling in an Euler loop) vs the simulator")
     head = f"{'config':<7}{'naive B':>8}{'naive ms':>10}{'naive samp/s':>13}{'sim B':>6}{'sim ms':>9}{'sim samp/s':>11}{'speed-up/sample':>17}{'max|diff|':>11}"
@@ -295,16 +310,22 @@ def main(argv: list[str] | None = None) -> int:
 
     e2e = bench_end_to_end(e2e_batch, args, device, dtype, sync)
     print(f"\n3. end to end, release-format n1024 checkpoint (models.load), B = {e2e['batch']}")
-    print(f"  Un0.generate      {e2e['generate_s'] * 1e3:8.1f} ms  "
-          f"(min-max {e2e['generate_spread'][0] * 1e3:.1f}-{e2e['generate_spread'][1] * 1e3:.1f})")
-    print(f"  release_forward   {e2e['reference_s'] * 1e3:8.1f} ms  "
-          f"(min-max {e2e['reference_spread'][0] * 1e3:.1f}-{e2e['reference_spread'][1] * 1e3:.1f})")
+    for key in ("generate", "release_forward"):
+        v = e2e["times"][key]
+        print(f"  {'Un0.generate' if key == 'generate' else key:<17}{med(v) * 1e3:8.1f} ms  "
+              f"(min-max {min(v) * 1e3:.1f}-{max(v) * 1e3:.1f})")
+    print(f"  of which (separately timed): simulate {e2e['parts']['simulate'] * 1e3:.1f} ms, "
+          f"readout + decoder {e2e['parts']['decode'] * 1e3:.1f} ms")
     print(f"  generate / release_forward = {e2e['ratio']:.3f}   images max|diff| = {e2e['max_abs_diff']:.2e}")
 
-    print("\ntargets")
+    print("\ntargets" + (" (a --quick run: smaller batches than the targets are stated for)" if args.quick else ""))
     for r in rows:
-        print(f"  {r['name']}: simulator >= 0.85 of GEMM roofline: {r['roofline']:.3f} "
-              f"{'met' if r['roofline'] >= 0.85 else 'NOT met'}")
+        t, roof = r["times"], r["roof"]
+        for key, drive, path in VARIANTS:
+            value = ratio(t[roof], t[key])
+            print(f"  {r['name']} (drive {drive}, {path} path): simulator >= 0.85 of GEMM roofline: {value:.3f} "
+                  f"{'met' if value >= 0.85 else 'NOT met'}")
+        print(f"  {r['name']}: fast / generic path time (class drive): {ratio(t['sim'], t['sim_generic']):.3f}")
     for r in rows:
         print(f"  {r['name']}: >= 50x per sample over naive: {r['speedup']:.0f}x "
               f"{'met' if r['speedup'] >= 50 else 'NOT met'}")
