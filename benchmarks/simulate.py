@@ -44,20 +44,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import models  # noqa: E402
 import oscsim  # noqa: E402
-from models.release_reference import release_forward, write_release_checkpoint  # noqa: E402
+from models.release_reference import release_forward  # noqa: E402
 
 STEPS = 10
 # the simulator rows: (timing key, drive, path)
 VARIANTS = (("sim", "classes", "fast"), ("sim_free", "none", "fast"), ("sim_generic", "classes", "generic"))
-CIFAR_RELEASE_CONFIG = {
-    "n_oscillators": 1024,
-    "n_conditional_oscillators": 8,
-    "num_steps": 10,
-    "solver": "euler",
-    "relativization": "mean_relative",
-    "parameterization": "standard",
-    "encoding": "sin_cos",
-}
 
 
 # --- timing ----------------------------------------------------------------------------
@@ -204,7 +195,7 @@ def bench_end_to_end(batch: int, args, device, dtype, sync) -> dict:
     source = models.Un0.init(models.PUBLISHED["n1024"], seed=0)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "cifar10_n1024.pt"
-        write_release_checkpoint(path, source.state_dict(), CIFAR_RELEASE_CONFIG)
+        models.save_release(source, path)  # the release's layout and CIFAR-10 config keys
         model = models.load(path, device=device, dtype=dtype)
         state = {k: v.to(device=device, dtype=dtype) for k, v in torch.load(path, weights_only=True)["model"].items()}
     labels, theta0 = seeds(model, batch, 4, device)

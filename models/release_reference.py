@@ -77,11 +77,3 @@ def release_forward(
         z = F.leaky_relu(F.conv2d(z, s[f"decoder.cascade.{i}.net.3.weight"], s[f"decoder.cascade.{i}.net.3.bias"], padding=1), 0.2)
     return torch.tanh(F.conv2d(z, s["decoder.to_output.weight"], s["decoder.to_output.bias"], padding=1))
 
-
-def write_release_checkpoint(path, state: dict[str, Tensor], config: dict) -> None:
-    """Write ``{'config', 'model'}`` with the release's ``_orig_mod.`` tensor names.
-
-    `state` uses un0hw's names (``dynamics.K``, ``decoder.cascade.0.net.1.weight`` …).
-    """
-    wrapped = {re.sub(r"^(dynamics|decoder)\.", r"\1._orig_mod.", k): v.clone() for k, v in state.items()}
-    torch.save({"config": dict(config), "model": wrapped, "epoch": 0}, path)
