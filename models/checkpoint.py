@@ -294,7 +294,7 @@ def load(
     weights, sidecar = _pair(path)
     if path.suffix in (".safetensors", ".json", "") and sidecar.exists() and weights.exists() and km is None:
         source, config = weights, _read_sidecar(sidecar, weights)
-        state = _rename(_read_safetensors(weights), None)
+        state = _read_safetensors(weights)  # written by `save`: un0hw's own names
     else:
         if not path.is_file():
             raise CheckpointError(f"{path}: no such file")

@@ -50,6 +50,15 @@ def _positive(name: str, value: int) -> int:
     return value
 
 
+def _published(size: str):
+    """--size → its Un0Config, or the one-line error listing the sizes."""
+    import models
+
+    if size not in models.PUBLISHED:
+        raise CliError(f"--size must be one of {', '.join(models.PUBLISHED)}; got {size!r}")
+    return models.PUBLISHED[size]
+
+
 def _load(args: argparse.Namespace):
     import models
 
@@ -100,9 +109,7 @@ def cmd_info(args: argparse.Namespace) -> int:
 def cmd_init(args: argparse.Namespace) -> int:
     import models
 
-    if args.size not in models.PUBLISHED:
-        raise CliError(f"--size must be one of {', '.join(models.PUBLISHED)}; got {args.size!r}")
-    config = models.PUBLISHED[args.size]
+    config = _published(args.size)
     t0 = time.perf_counter()
     model = models.Un0.init(config, seed=args.seed)
     extra = {"seed": args.seed, "command": " ".join(["un0hw", *sys.argv[1:]]), "kind": "random init"}
@@ -188,9 +195,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from models.data import cifar10, digits
     from models.train import Trainer, TrainOptions, pixel_encoder
 
-    if args.size not in models.PUBLISHED:
-        raise CliError(f"--size must be one of {', '.join(models.PUBLISHED)}; got {args.size!r}")
-    config = models.PUBLISHED[args.size]
+    config = _published(args.size)
     if args.integration_steps is not None:
         if args.integration_steps < 0:
             raise CliError(f"--integration-steps must be >= 0, not {args.integration_steps}")
@@ -267,6 +272,7 @@ def cmd_fid(args: argparse.Namespace) -> int:
 def cmd_ablate(args: argparse.Namespace) -> int:
     from analysis.ablation import run_ablation
 
+    _published(args.size)
     seeds = tuple(range(_positive("--seeds", args.seeds)))
     summary = run_ablation(args.out, seeds=seeds, steps=_positive("--steps", args.steps), size=args.size,
                            per_class=_positive("--per-class", args.per_class), progress=not args.no_progress)

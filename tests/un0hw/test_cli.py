@@ -89,6 +89,8 @@ def test_simulate_reports_and_saves(ckpt, tmp_path, capsys) -> None:
     ("argv", "message"),
     [
         (["init", "--size", "n99", "-o", "x"], r"^un0hw: error: --size must be one of n1024, .*; got 'n99'$"),
+        (["ablate", "--out", "x", "--size", "n99"], r"^un0hw: error: --size must be one of n1024, .*; got 'n99'$"),
+        (["train", "--out", "x", "--size", "n99"], r"^un0hw: error: --size must be one of n1024, .*; got 'n99'$"),
         (["info", "missing.safetensors"], r"^un0hw: error: missing\.safetensors: no such file$"),
         (["sample", "{ckpt}", "--classes", "3,12"], r"^un0hw: error: --classes '3,12': this model has classes 0\.\.9$"),
         (["sample", "{ckpt}", "--classes", "a,b"], r"^un0hw: error: --classes must be comma-separated integers or 'all', not 'a,b'$"),
