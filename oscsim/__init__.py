@@ -8,6 +8,7 @@ from oscsim.errors import OscsimError
 from oscsim.fileio import atomic_path
 from oscsim.observables import order_parameter, uniform_phases
 from oscsim.params import KuramotoParams
+from oscsim.quant import choose_scale, dequantize, fake_quantize, qmax, quantize
 from oscsim.simulate import METHODS, SimResult, gather_drive, simulate
 from oscsim.solvers import EULER, HEUN, RK4, TABLEAUS, ButcherTableau
 
@@ -18,6 +19,11 @@ __all__ = [
     "RK4",
     "TABLEAUS",
     "atomic_path",
+    "choose_scale",
+    "dequantize",
+    "fake_quantize",
+    "qmax",
+    "quantize",
     "ButcherTableau",
     "KuramotoParams",
     "OscsimError",

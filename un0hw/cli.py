@@ -380,7 +380,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--per-class", type=int, default=100, help="samples per class for scoring (default 100)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_ablate)
+
+    for module in command_modules():
+        module.register(sub)
     return parser
+
+
+def command_modules() -> list:
+    """The subcommands that live in modules of their own: every ``un0hw/cmd_*.py``, in
+    name order. Each defines ``register(subparsers)`` (adds its parser and sets ``func``)
+    and ``ERRORS``, the exception types that main reports as one line with exit code 2."""
+    import importlib
+    import pkgutil
+
+    import un0hw
+
+    names = sorted(m.name for m in pkgutil.iter_modules(un0hw.__path__) if m.name.startswith("cmd_"))
+    return [importlib.import_module(f"un0hw.{name}") for name in names]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -392,9 +408,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     parser = build_parser()
     args = parser.parse_args(argv)
+    errors = (CliError, CheckpointError, ConfigError, OscsimError, DataError, TrainError, InceptionWeightsError)
+    errors += tuple(e for module in command_modules() for e in module.ERRORS)
     try:
         return args.func(args)
-    except (CliError, CheckpointError, ConfigError, OscsimError, DataError, TrainError, InceptionWeightsError) as exc:
+    except errors as exc:
         print(f"un0hw: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
