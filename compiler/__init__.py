@@ -1,4 +1,18 @@
-"""compiler: checkpoint → ArrayIR (quantise, prune, partition, route, map, emit).
+"""compiler: a trained Un-0 → an oscillator-array description (`ArrayIR`) and back.
 
-Empty until the compiler issue lands; see ARCHITECTURE.md for what it will own.
+Passes, each a module of its own: `prune` → `partition` → `route` (crossbars, links,
+placement) → `quantize` → `mapping` (time scale τ from a `hw.Calibration`). `ir` holds
+the versioned, schema-validated IR (array.json + weights.safetensors) and rebuilds the
+simulator's system from it (`ArrayIR.to_params`, `ArrayIR.to_model`).
 """
+
+from compiler.ir import ArrayIR, IRError, load
+from compiler.options import CompileError, CompileOptions
+from compiler.pipeline import compile  # noqa: A004
+
+__all__ = ["ArrayIR", "CompileError", "CompileOptions", "IRError", "compile", "load", "to_params"]
+
+
+def to_params(ir: ArrayIR, **kwargs):
+    """The Kuramoto system an IR describes (`ArrayIR.to_params`)."""
+    return ir.to_params(**kwargs)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor, nn
 
@@ -57,3 +59,38 @@ class Decoder(nn.Module):
             x = x.contiguous(memory_format=torch.channels_last)
         x = torch.tanh(self.to_output(self.cascade(x)))
         return x.contiguous()
+
+
+def decoder_macs(decoder: Decoder) -> dict[str, int]:
+    """Multiply-accumulates per image of `decoder`, counted on the module itself: one
+    forward pass of one zero latent with hooks on every conv/linear layer
+    (MACs = output elements × input channels per group × kernel area), plus the
+    element-wise operations (activations, upsampling copies) per image."""
+    counts = {"macs": 0, "elementwise": 0}
+
+    def conv_hook(module: nn.Module, inputs, output: Tensor) -> None:
+        if isinstance(module, nn.Conv2d):
+            k = module.in_channels // module.groups * module.kernel_size[0] * module.kernel_size[1]
+        else:  # nn.Linear
+            k = module.in_features
+        counts["macs"] += output[0].numel() * k
+
+    def other_hook(module: nn.Module, inputs, output: Tensor) -> None:
+        counts["elementwise"] += output[0].numel()
+
+    handles = []
+    for m in decoder.modules():
+        if isinstance(m, (nn.Conv2d, nn.Linear)):
+            handles.append(m.register_forward_hook(conv_hook))
+        elif isinstance(m, (nn.LeakyReLU, nn.Upsample)):
+            handles.append(m.register_forward_hook(other_hook))
+    try:
+        p = next(decoder.parameters())
+        features = torch.zeros(1, math.prod(decoder.latent_shape), dtype=p.dtype, device=p.device)
+        with torch.no_grad():
+            out = decoder(features)
+        counts["elementwise"] += out[0].numel()  # tanh
+    finally:
+        for h in handles:
+            h.remove()
+    return counts

@@ -1,0 +1,161 @@
+"""`compile`: an Un-0 → an `ArrayIR`, pass by pass (each pass its own module)."""
+
+from __future__ import annotations
+
+import resource
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from compiler.ir import FORMAT, FORMAT_VERSION, ArrayIR
+from compiler.mapping import physical_mapping
+from compiler.options import CompileOptions
+from compiler.partition import partition
+from compiler.prune import prune
+from compiler.quantize import quantize_couplings, quantize_vectors
+from compiler.route import congestion, place, route, wirelength
+
+
+def _peak_rss_bytes() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def compile(  # noqa: A001 - the compiler's verb
+    model,
+    options: CompileOptions | None = None,
+    *,
+    calibration=None,
+    source: str | None = None,
+    source_sha256: str | None = None,
+    progress: bool = False,
+    timings: dict[str, dict[str, float]] | None = None,
+) -> ArrayIR:
+    """Compile `model` (a `models.Un0`) for the array `options` describe.
+
+    Passes: prune → partition → route (crossbars, links) → quantise → place → physical
+    mapping (τ from `calibration`, a `hw.Calibration`; its default when None).
+    `timings`, if given, receives seconds and peak RSS per pass.
+    """
+    from hw.calibration import Calibration
+    from models.decoder import decoder_macs
+
+    options = options or CompileOptions()
+    calibration = calibration or Calibration.default()
+    cfg = model.config
+    record = timings if timings is not None else {}
+    bar = tqdm(total=7, desc="compile", unit="pass", disable=not progress)
+
+    def run(name: str, fn: Callable[[], Any]) -> Any:
+        bar.set_postfix_str(name)
+        t0 = time.perf_counter()
+        out = fn()
+        record[name] = {"seconds": time.perf_counter() - t0, "peak_rss_gb": _peak_rss_bytes() / 1e9}
+        bar.update()
+        return out
+
+    with torch.no_grad():
+        params = model.params()
+        params = params.to(device="cpu", dtype=torch.float32)
+        K = params.K.contiguous()
+        generator = torch.Generator().manual_seed(options.seed)
+
+        view, prune_report = run("prune", lambda: prune(K, options))
+        useful = options.target == "sparse-routed" or options.prune != "none"
+        part = run("partition", lambda: partition(view, options.tile, options.partition, seed=options.seed, useful=useful))
+        routing = run("route", lambda: route(view, part, options))
+        k_tensors, k_report = run("quantize", lambda: quantize_couplings(view, part, routing, options, generator))
+        v_tensors, v_report = quantize_vectors(params, options, generator)
+
+        T_tiles = len(part.tiles)
+        # traffic between sites: main tiles, then the conditioning tile (N_c phases to each)
+        traffic = np.zeros((T_tiles + 1, T_tiles + 1), dtype=np.int64)
+        traffic[:T_tiles, :T_tiles] = routing.wires
+        if params.n_cond:
+            traffic[T_tiles, :T_tiles] = traffic[:T_tiles, T_tiles] = params.n_cond
+        pos = run("place", lambda: place(traffic, method=options.place, seed=options.seed))
+        pitch = options.tile_pitch_mm
+        index_pos = place(traffic, method="index", seed=options.seed)
+        placement = {
+            "method": options.place, "grid": [int(pos[:, 0].max()) + 1, int(pos[:, 1].max()) + 1],
+            "tile_pitch_mm": pitch,
+            "wire_length_mm": wirelength(traffic, pos) * pitch,
+            "index_layout_wire_length_mm": wirelength(traffic, index_pos) * pitch,
+            "congestion": congestion(traffic, pos),
+        }
+
+        def mapping() -> dict:
+            deq = ArrayIR(doc={"dynamics": {"n": params.n, "n_cond": params.n_cond, "num_classes": params.num_classes},
+                               "options": {"tile": options.tile},
+                               "tiles": [{"oscillators": list(t)} for t in part.tiles]},
+                          tensors={**k_tensors, **v_tensors}).to_params()
+            k_max = max(float(deq.K.abs().max()), float(deq.C.abs().max()) if deq.C.numel() else 0.0,
+                        float(deq.drive.abs().max()) if deq.drive.numel() else 0.0)
+            rows = deq.K.abs().sum(1) + (deq.drive.abs().sum(2).amax(0) if deq.drive.numel() else 0.0)
+            row_max = float(rows.max())
+            if deq.C.numel():
+                row_max = max(row_max, float(deq.C.abs().sum(1).max()))
+            omega_max = max(float(deq.omega.abs().max()), float(deq.nu.abs().max()) if deq.nu.numel() else 0.0)
+            return physical_mapping(K_max=k_max, row_sum_max=row_max, omega_max=omega_max,
+                                    T=cfg.integration_time, bits=options.k_bits, calibration=calibration,
+                                    options=options)
+
+        physical = run("map", mapping)
+
+        blocks = k_tensors["K.blocks"]
+        active = int((blocks != 0).sum()) + int((k_tensors["K.link_codes"] != 0).sum())
+        links = []
+        for a, b in zip(*np.nonzero(np.triu(traffic, 1))):
+            a, b = int(a), int(b)
+            links.append({"tiles": [a if a < T_tiles else -1, b if b < T_tiles else -1],
+                          "wires": int(traffic[a, b]),
+                          "length_mm": float(np.abs(pos[a] - pos[b]).sum() * pitch)})
+        decoder_counts = decoder_macs(model.decoder)
+        decoder_state = {f"decoder.{k}": v.detach().float().cpu().contiguous() for k, v in model.decoder.state_dict().items()}
+        drive_couplers = params.n * params.n_cond
+        doc = {
+            "format": FORMAT, "format_version": FORMAT_VERSION,
+            "source": {"checkpoint": source, "sha256": source_sha256, "config": cfg.to_dict()},
+            "options": options.to_dict(),
+            "dynamics": {"n": params.n, "n_cond": params.n_cond, "num_classes": params.num_classes,
+                         "steps": cfg.num_steps, "T": float(cfg.integration_time), "solver": cfg.solver},
+            "tiles": [{"id": t, "position": [int(x) for x in pos[t]], "oscillators": list(members)}
+                      for t, members in enumerate(part.tiles)],
+            "conditioning_tile": {"position": [int(x) for x in pos[T_tiles]], "oscillators": params.n_cond},
+            "links": links,
+            "passes": {
+                "prune": prune_report.to_dict(), "partition": part.to_dict(), "routing": routing.report,
+                "placement": placement,
+                "quantization": {"K": {"bits": options.k_bits, "granularity": options.granularity,
+                                       "scale_method": options.scale_method, "rounding": options.rounding, **k_report},
+                                 **v_report},
+            },
+            "physical": physical,
+            "readout": {"relativization": cfg.relativization, "encoding": cfg.encoding,
+                        "latent_shape": [cfg.latent_channels, cfg.latent_hw, cfg.latent_hw]},
+            "decoder": {"tensors": {k: list(v.shape) for k, v in decoder_state.items()},
+                        "parameters": sum(v.numel() for v in decoder_state.values()),
+                        "macs_per_image": decoder_counts["macs"],
+                        "elementwise_per_image": decoder_counts["elementwise"], "precision": "float32 (as trained)"},
+            "resources": {
+                "tiles": T_tiles, "cells": params.n, "conditioning_cells": params.n_cond,
+                "crossbars": routing.report["crossbars"],
+                "couplers_physical": routing.report["couplers_physical"],
+                "couplers_active": active,
+                "inter_tile_links": routing.report["inter_tile_links"],
+                "drive_couplers": drive_couplers, "drive_code_banks": params.num_classes,
+                "conditioning_couplers": params.n_cond * max(params.n_cond - 1, 0),
+                "wire_length_mm": placement["wire_length_mm"],
+                "coupling_code_bits": options.k_bits,
+                "weight_memory_bits": int(blocks.numel()) * options.k_bits
+                + int(k_tensors["K.link_codes"].numel()) * options.k_bits
+                + drive_couplers * params.num_classes * options.d_bits,
+            },
+            "weights": {"file": "weights.safetensors", "sha256": "0" * 64},
+        }
+        bar.close()
+    return ArrayIR(doc=doc, tensors={**k_tensors, **v_tensors, **decoder_state})
+
