@@ -6,6 +6,25 @@ Imports torch and numpy (and scipy for the adaptive reference) only.
 from oscsim.coupling import drive_coupling, kuramoto_coupling, naive_coupling, velocity
 from oscsim.errors import OscsimError
 from oscsim.fileio import atomic_path
+from oscsim.fixedpoint import (
+    TileFormat,
+    TileProgram,
+    TileQuantization,
+    bus_transactions,
+    memory_image,
+    phase_error_bound,
+    simulate_fixed,
+    step_error_bound,
+    write_readmemh,
+)
+from oscsim.nonideal import (
+    NonIdeal,
+    freq_mismatch_to_model,
+    phase_noise_from_period_jitter,
+    read_phases,
+    realize,
+    to_model_time,
+)
 from oscsim.observables import order_parameter, uniform_phases
 from oscsim.params import KuramotoParams
 from oscsim.quant import choose_scale, dequantize, fake_quantize, qmax, quantize
@@ -25,10 +44,25 @@ __all__ = [
     "qmax",
     "quantize",
     "ButcherTableau",
+    "TileFormat",
+    "TileProgram",
+    "TileQuantization",
+    "bus_transactions",
+    "memory_image",
+    "phase_error_bound",
+    "simulate_fixed",
+    "step_error_bound",
+    "write_readmemh",
     "KuramotoParams",
+    "NonIdeal",
     "OscsimError",
     "SimResult",
     "drive_coupling",
+    "freq_mismatch_to_model",
+    "phase_noise_from_period_jitter",
+    "read_phases",
+    "realize",
+    "to_model_time",
     "gather_drive",
     "kuramoto_coupling",
     "naive_coupling",
