@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:  # hw.spice.cells imports PySpice: only the runners below load it
-    from hw.spice.cells import ResistiveCoupler, RingOscillator
+    from hw.spice.cells import Coupler, CouplerDAC, RingOscillator
+    from hw.spice.process import MosModel
 
 
 class CharacterizeError(ValueError):
@@ -119,15 +120,16 @@ class RingMeasurement:
 
 def measure_ring(osc: RingOscillator, *, vctrl_v: float, cycles: int = 8, skip_cycles: int = 2,
                  points_per_period: int = 100, first_stop_s: float = 20e-9,
-                 timeout_s: float = 30.0) -> RingMeasurement:
+                 timeout_s: float = 30.0, cards: dict[str, MosModel] | None = None) -> RingMeasurement:
     """Simulate the ring bench at `vctrl_v` until `cycles` whole cycles follow start-up.
 
     A first run of `first_stop_s` gives the period; if it held too few cycles the run is
     repeated, long enough and with the step set to period / points_per_period.
+    `cards`: per-device model cards (Monte Carlo mismatch).
     """
     from hw.spice import cells, run
 
-    bench = cells.ring_bench(osc, vctrl_v=vctrl_v)
+    bench = cells.ring_bench(osc, vctrl_v=vctrl_v, cards=cards)
     vdd = osc.process.vdd_v
     stop_s, step_s = first_stop_s, first_stop_s / 4000
     for _ in range(4):
@@ -205,7 +207,7 @@ def _circular_mean_std(x: np.ndarray) -> tuple[float, float]:
     return float(np.angle(z)), float(np.sqrt(abs(-2 * np.log(min(max(abs(z), 1e-300), 1.0)))))
 
 
-def measure_pair(osc: RingOscillator, coupler: ResistiveCoupler, *, vctrl_a_v: float = 1.0,
+def measure_pair(osc: RingOscillator, coupler: Coupler, *, vctrl_a_v: float = 1.0,
                  vctrl_b_v: float | None = None,
                  cycles: int = 30, tail_cycles: int = 8, points_per_period: int = 100,
                  b_offset_stages: int = 2, timeout_s: float = 60.0) -> PairMeasurement:
@@ -232,3 +234,297 @@ def measure_pair(osc: RingOscillator, coupler: ResistiveCoupler, *, vctrl_a_v: f
     return PairMeasurement(t_s=tuple(t.tolist()), psi_rad=tuple(psi.tolist()), final_psi_rad=mean,
                            psi_spread_rad=spread, f_a_hz=float((ca.size - 1) / (ca[-1] - ca[0])),
                            f_b_hz=float((cb.size - 1) / (cb[-1] - cb[0])))
+
+
+# --- phase of a ring from all its edges, and the Adler fit ---------------------------------
+def falling_crossings(time_s: np.ndarray, x: np.ndarray, *, level: float) -> np.ndarray:
+    """Times where x crosses `level` downwards, linearly interpolated between samples."""
+    return rising_crossings(time_s, -np.asarray(x, dtype=np.float64), level=-level)
+
+
+def ring_phase(time_s: np.ndarray, stage_v: Sequence[np.ndarray], *, level: float,
+               skip_cycles: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """Unwrapped phase θ(t) of a ring, sampled at every edge of every stage (2N per cycle).
+
+    θ = 2π k at the k-th rising crossing of stage 0. Each other edge type (stage, rising or
+    falling) sits at a fixed fraction of the cycle in a steady ring; that fraction is taken
+    as the circular mean over the record (self-calibrated), and every edge is placed at the
+    unwrapped θ nearest to 2π (k + fraction seen) that has the calibrated offset. So θ has
+    2N samples per cycle instead of one, which the Adler fit needs when ψ moves fast.
+    Returns (t, θ) sorted by time, from the `skip_cycles`-th rising edge of stage 0 on.
+    """
+    t = np.asarray(time_s, dtype=np.float64)
+    ref = rising_crossings(t, stage_v[0], level=level)[skip_cycles:]
+    if ref.size < 3:
+        raise CharacterizeError(f"need >= 3 rising edges of stage 0 after skipping {skip_cycles}, got {ref.size}")
+    ts, thetas = [ref], [2 * np.pi * np.arange(ref.size, dtype=np.float64)]
+    for k, x in enumerate(stage_v):
+        for edges in (rising_crossings(t, x, level=level), falling_crossings(t, x, level=level)):
+            if k == 0 and edges is not None and np.array_equal(edges[skip_cycles:], ref):
+                continue  # stage 0 rising: the reference itself
+            e = edges[(edges >= ref[0]) & (edges < ref[-1])]
+            if e.size == 0:
+                continue
+            j = np.searchsorted(ref, e, side="right") - 1
+            frac = (e - ref[j]) / (ref[j + 1] - ref[j])
+            rough = 2 * np.pi * (j + frac)
+            offset = np.angle(np.mean(np.exp(2j * np.pi * frac)))  # calibrated fraction, rad
+            # nearest θ to `rough` that is ≡ offset (mod 2π)
+            theta = rough + np.angle(np.exp(1j * (offset - rough)))
+            ts.append(e)
+            thetas.append(theta)
+    tt, th = np.concatenate(ts), np.concatenate(thetas)
+    order = np.argsort(tt, kind="stable")
+    return tt[order], th[order]
+
+
+def phase_dynamics(t_a: np.ndarray, theta_a: np.ndarray, t_b: np.ndarray, theta_b: np.ndarray, *,
+                   period_s: float, samples_per_period: int = 4) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """ψ = θ_b − θ_a and dψ/dt on a uniform grid, averaged over one carrier period.
+
+    θ_a, θ_b are interpolated linearly between their edge samples; dψ/dt is the central
+    difference over a window of one period, (ψ(t + T/2) − ψ(t − T/2)) / T, which removes the
+    within-cycle ripple of the edge-based phases and is the cycle-averaged velocity the
+    Adler equation describes. Returns (t, ψ wrapped to (−π, π], dψ/dt in rad/s).
+    """
+    lo = max(t_a[0], t_b[0]) + period_s / 2
+    hi = min(t_a[-1], t_b[-1]) - period_s / 2
+    if hi - lo < 2 * period_s:
+        raise CharacterizeError(f"the two phase records overlap for {max(hi - lo, 0) / period_s:.2g} periods; need >= 2")
+    grid = np.arange(lo, hi, period_s / samples_per_period)
+
+    def psi(at: np.ndarray) -> np.ndarray:
+        return np.interp(at, t_b, theta_b) - np.interp(at, t_a, theta_a)
+
+    dpsi = (psi(grid + period_s / 2) - psi(grid - period_s / 2)) / period_s
+    return grid, np.angle(np.exp(1j * psi(grid))), dpsi
+
+
+@dataclass(frozen=True)
+class AdlerFit:
+    """dψ/dt = Δω + Σ_k (a_k sin kψ + b_k cos kψ), k = 1..H, fitted by least squares.
+
+    In the Adler form dψ/dt = Δω − 2K sin ψ: k_rad_s = −a_1 / 2. harmonics: |c_k| / |c_1|
+    for k = 2..H (|c_k| = hypot(a_k, b_k)); phase_lag_rad = atan2(b_1, −a_1) (0 for a pure
+    sine coupling; a Sakaguchi-type lag otherwise); residual_rel: rms of the residual
+    divided by 2|K|; coverage: fraction of 16 equal ψ bins holding samples (drift covers
+    the circle, a locked pair does not).
+    """
+
+    delta_omega_rad_s: float
+    k_rad_s: float
+    a: tuple[float, ...]
+    b: tuple[float, ...]
+    harmonics: tuple[float, ...]
+    phase_lag_rad: float
+    residual_rel: float
+    coverage: float
+    samples: int
+
+
+def fit_adler(psi_rad: np.ndarray, dpsi_rad_s: np.ndarray, *, harmonics: int = 3,
+              min_coverage: float = 0.75) -> AdlerFit:
+    """Fit the coupling function of two cells from (ψ, dψ/dt) samples of a drifting pair.
+
+    Samples are weighted by 1/(their ψ bin's count), so the slow part of a slip (where a
+    drifting pair dwells) does not outweigh the fast part. Raises CharacterizeError when
+    ψ covers less than `min_coverage` of the circle (the pair locked: no drift to fit).
+    """
+    psi = np.asarray(psi_rad, dtype=np.float64)
+    y = np.asarray(dpsi_rad_s, dtype=np.float64)
+    if psi.shape != y.shape or psi.ndim != 1 or psi.size < 4 * harmonics + 2:
+        raise CharacterizeError(f"need 1-D psi and dpsi of one length >= {4 * harmonics + 2}, "
+                                f"got {psi.shape} and {y.shape}")
+    bins = np.floor((psi + np.pi) / (2 * np.pi) * 16).astype(int).clip(0, 15)
+    counts = np.bincount(bins, minlength=16)
+    coverage = float(np.count_nonzero(counts) / 16)
+    if coverage < min_coverage:
+        raise CharacterizeError(f"psi covers {coverage:.0%} of the circle (< {min_coverage:.0%}): the pair "
+                                f"did not drift; detune it further to fit the coupling function")
+    cols = [np.ones_like(psi)]
+    for k in range(1, harmonics + 1):
+        cols += [np.sin(k * psi), np.cos(k * psi)]
+    a_mat = np.stack(cols, axis=1)
+    w = np.sqrt(1.0 / counts[bins])
+    coef, *_ = np.linalg.lstsq(a_mat * w[:, None], y * w, rcond=None)
+    resid = y - a_mat @ coef
+    a, b = coef[1::2], coef[2::2]
+    k_eff = -a[0] / 2
+    c1 = float(np.hypot(a[0], b[0]))
+    harm = tuple(float(np.hypot(a[k], b[k]) / c1) if c1 > 0 else 0.0 for k in range(1, harmonics))
+    rms = float(np.sqrt(np.sum(w**2 * resid**2) / np.sum(w**2)))
+    return AdlerFit(delta_omega_rad_s=float(coef[0]), k_rad_s=float(k_eff), a=tuple(a.tolist()),
+                    b=tuple(b.tolist()), harmonics=harm, phase_lag_rad=float(np.arctan2(b[0], -a[0])),
+                    residual_rel=rms / (2 * abs(k_eff)) if k_eff else float("inf"), coverage=coverage,
+                    samples=int(psi.size))
+
+
+def period_jitter_s(edges_s: np.ndarray) -> tuple[float, float]:
+    """(mean period, rms period jitter) from successive rising-edge times: std of the periods."""
+    e = np.asarray(edges_s, dtype=np.float64)
+    if e.size < 10:
+        raise CharacterizeError(f"need >= 10 edges for a period jitter, got {e.size}")
+    p = np.diff(e)
+    return float(np.mean(p)), float(np.std(p, ddof=1))
+
+
+@dataclass(frozen=True)
+class CouplingMeasurement:
+    """Two cells joined by a coupler at one code, detuned so that ψ drifts round the circle.
+
+    fit: the Adler fit of (ψ, dψ/dt); delta_omega_free_rad_s: ω_b − ω_a of the two cells
+    measured alone (the fit's Δω should match it, up to the coupler's loading);
+    coupler_energy_per_cycle_j: resistive dissipation in the coupler per carrier cycle,
+    averaged over ψ uniformly (ψ binned in 16 bins, each bin's mean power, then their
+    mean: a drifting pair dwells unevenly); coupler_energy_max_j: the worst bin.
+    t_s/psi_rad/dpsi_rad_s: the trace (for plots). deck: the netlist that was run.
+    """
+
+    code: int
+    vctrl_a_v: float
+    vctrl_b_v: float
+    period_s: float
+    delta_omega_free_rad_s: float
+    fit: AdlerFit
+    coupler_energy_per_cycle_j: float
+    coupler_energy_max_j: float
+    t_s: np.ndarray
+    psi_rad: np.ndarray
+    dpsi_rad_s: np.ndarray
+    deck: str
+
+
+def _coupler_power_w(tr, dac: CouplerDAC) -> np.ndarray:
+    """Σ over the enabled branches of V_branch^2 / R_branch (nominal R, switch R_on ~ 1 %)."""
+    levels = dac.enable_levels()
+    errors = dict(dac.r_errors)
+    power = np.zeros_like(tr.time_s)
+    ports = {"a0": "a0", "a1": "a1", "b0": "b0", "b1": "b1"}
+    for name, sign, bit, src, dst in dac.branch_names():
+        if levels[f"{'ep' if sign > 0 else 'en'}{bit}"]:
+            r = dac.branch_resistance_ohm(bit, sign) * (1 + errors.get(name, 0.0))
+            power += (tr.v(ports[src]) - tr.v(ports[dst])) ** 2 / r
+    return power
+
+
+def measure_coupling(osc: RingOscillator, dac: CouplerDAC, *, vctrl_a_v: float, vctrl_b_v: float,
+                     slips: float = 2.5, k_guess_rad_s: float, harmonics: int = 3,
+                     points_per_period: int = 100, max_cycles: int = 3000, timeout_s: float = 120.0,
+                     cells_spec: tuple | None = None, f_a_hz: float | None = None,
+                     f_b_hz: float | None = None) -> CouplingMeasurement:
+    """Run a detuned pair long enough for `slips` phase slips and fit the Adler equation.
+
+    The run length comes from the lone-cell detuning Δω and `k_guess_rad_s`: a slip takes
+    2π / sqrt(Δω² − 4K²). f_a_hz/f_b_hz skip the lone-cell runs when already measured;
+    `cells_spec` gives the two cells mismatched cards (see `cells.pair_bench`).
+    """
+    from hw.spice import cells, run
+
+    if f_a_hz is None:
+        f_a_hz = measure_ring(osc, vctrl_v=vctrl_a_v).f0_hz
+    if f_b_hz is None:
+        f_b_hz = measure_ring(osc, vctrl_v=vctrl_b_v).f0_hz
+    period_s = 1 / f_a_hz
+    dw = 2 * np.pi * (f_b_hz - f_a_hz)
+    beat = np.sqrt(max(dw**2 - 4 * k_guess_rad_s**2, (0.3 * dw) ** 2))
+    startup_cycles = 6
+    cycles = int(min(max_cycles, startup_cycles + slips * 2 * np.pi / beat / period_s + 4))
+    stop_s = cycles * period_s
+    bench = cells.pair_bench(osc, dac, vctrl_a_v=vctrl_a_v, vctrl_b_v=vctrl_b_v, cells=cells_spec)
+    text = cells.deck(bench, step_s=period_s / points_per_period, stop_s=stop_s,
+                      ic=cells.pair_kick(osc, b_offset_stages=1))
+    tr = run.transient(text, stop_s=stop_s, timeout_s=timeout_s)
+    level = osc.process.vdd_v / 2
+    n = osc.n_stages
+    ta, tha = ring_phase(tr.time_s, [tr.v(f"a{k}") for k in range(n)], level=level, skip_cycles=startup_cycles)
+    tb, thb = ring_phase(tr.time_s, [tr.v(f"b{k}") for k in range(n)], level=level, skip_cycles=startup_cycles)
+    t, psi, dpsi = phase_dynamics(ta, tha, tb, thb, period_s=period_s)
+    fit = fit_adler(psi, dpsi, harmonics=harmonics)
+    # coupler dissipation per cycle, as a function of psi, then averaged uniformly over psi
+    power = _coupler_power_w(tr, dac)
+    psi_at = np.angle(np.exp(1j * (np.interp(tr.time_s, tb, thb) - np.interp(tr.time_s, ta, tha))))
+    inside = (tr.time_s > t[0]) & (tr.time_s < t[-1])
+    dt = np.gradient(tr.time_s)[inside]
+    bins = np.floor((psi_at[inside] + np.pi) / (2 * np.pi) * 16).astype(int).clip(0, 15)
+    energy_per_bin = np.bincount(bins, weights=power[inside] * dt, minlength=16)
+    time_per_bin = np.bincount(bins, weights=dt, minlength=16)
+    held = time_per_bin > 0
+    p_bin = energy_per_bin[held] / time_per_bin[held]
+    return CouplingMeasurement(code=dac.code, vctrl_a_v=float(vctrl_a_v), vctrl_b_v=float(vctrl_b_v),
+                               period_s=float(period_s), delta_omega_free_rad_s=float(dw), fit=fit,
+                               coupler_energy_per_cycle_j=float(np.mean(p_bin) * period_s),
+                               coupler_energy_max_j=float(np.max(p_bin) * period_s),
+                               t_s=t, psi_rad=psi, dpsi_rad_s=dpsi, deck=text)
+
+
+@dataclass(frozen=True)
+class JitterMeasurement:
+    """A free-running cell with channel-noise sources: period jitter and the numerical floor.
+
+    jitter_s: rms period jitter with noise, floor_s: the same deck without noise (the
+    integrator's own timing error), net_s = sqrt(jitter² − floor²). periods_s: the periods
+    (for the histogram); noise_psd_a2_per_hz: the current-noise PSD per node.
+    """
+
+    vctrl_v: float
+    period_s: float
+    jitter_s: float
+    floor_s: float
+    net_s: float
+    noise_psd_a2_per_hz: float
+    periods_s: np.ndarray
+    deck: str
+
+
+def channel_noise_psd_a2_per_hz(osc: RingOscillator, *, vctrl_v: float, bias_current_a: float) -> float:
+    """One-sided drain-current noise PSD at a switching node: 4 k T γ (g_mn + g_mp).
+
+    While a node switches, its current is the starved current I through an NMOS (or PMOS)
+    starving device in saturation: g_m = 2 I / V_ov with V_ov = V_ctrl − V_TH (the mirror
+    gives the PMOS the same I; its V_ov is taken equal). γ = 2/3 (long channel). The
+    inverter device in series is in triode and adds less; it is left out.
+    """
+    from hw.spice.process import BOLTZMANN_J_PER_K, GAMMA_CHANNEL, TEMPERATURE_K
+
+    v_ov = vctrl_v - osc.process.nmos.vto_v
+    if v_ov <= 0:
+        raise CharacterizeError(f"vctrl_v={vctrl_v:g} V is below V_TH: the ring does not run")
+    gm = 2 * bias_current_a / v_ov
+    return 4 * BOLTZMANN_J_PER_K * TEMPERATURE_K * GAMMA_CHANNEL * 2 * gm
+
+
+def measure_jitter(osc: RingOscillator, *, vctrl_v: float, cycles: int = 300, points_per_period: int = 200,
+                   noise_scale: float = 1.0, seed: int = 1, timeout_s: float = 300.0) -> JitterMeasurement:
+    """Period jitter of a free-running ring under transient noise (ngspice `trnoise`).
+
+    Noise: a white current source at every stage output with the channel-noise PSD of
+    `channel_noise_psd_a2_per_hz` (times `noise_scale`), held for one time step. The same
+    deck without the sources gives the numerical floor, subtracted in quadrature.
+    """
+    from hw.spice import cells, run
+
+    ring = measure_ring(osc, vctrl_v=vctrl_v)
+    period_s = 1 / ring.f0_hz
+    i_bias = ring.bias_energy_per_cycle_j * ring.f0_hz / osc.process.vdd_v
+    psd = noise_scale * channel_noise_psd_a2_per_hz(osc, vctrl_v=vctrl_v, bias_current_a=i_bias)
+    step_s = period_s / points_per_period
+    stop_s = (cycles + 4) * period_s
+    bench = cells.ring_bench(osc, vctrl_v=vctrl_v)
+    nodes = [f"o{k}" for k in range(osc.n_stages)]
+    level = osc.process.vdd_v / 2
+    # trnoise draws from ngspice's own generator; `.options seed` makes it repeatable.
+    opts = {"seed": seed, "reltol": 1e-4}
+    quiet = cells.deck(bench, step_s=step_s, stop_s=stop_s, ic=cells.ring_kick(osc),
+                       options={"reltol": 1e-4, "maxstep": step_s}.copy() if False else {"reltol": 1e-4})
+    noisy = cells.deck(bench, step_s=step_s, stop_s=stop_s, ic=cells.ring_kick(osc), options=opts,
+                       extra_lines=cells.noise_lines(nodes, psd_a2_per_hz=psd, sample_s=step_s))
+    out = []
+    for text in (quiet, noisy):
+        tr = run.transient(text, stop_s=stop_s, timeout_s=timeout_s)
+        edges = rising_crossings(tr.time_s, tr.v("o0"), level=level)[3:]
+        out.append((period_jitter_s(edges), np.diff(edges)))
+    (_, floor), _ = out[0]
+    (mean_p, jit), periods = out[1]
+    net = float(np.sqrt(max(jit**2 - floor**2, 0.0)))
+    return JitterMeasurement(vctrl_v=float(vctrl_v), period_s=mean_p, jitter_s=jit, floor_s=floor, net_s=net,
+                             noise_psd_a2_per_hz=psd, periods_s=periods, deck=noisy)

@@ -128,3 +128,40 @@ GENERIC_180NM = Process(
         pb_v=0.8,
     ),
 )
+
+
+# --- mismatch (Monte Carlo) ---------------------------------------------------------------
+# Pelgrom's law: sigma(dVTH) = A_VT / sqrt(W L), sigma(dbeta/beta) = A_BETA / sqrt(W L) for a
+# device of gate area W L. 180 nm-class processes report A_VT ~ 3.5-5 mV um and A_beta
+# ~ 1 % um (Pelgrom, Duinmaijer, Welbers, IEEE JSSC 24(5) 1989; Kinget, IEEE JSSC 40(6) 2005,
+# table I). The upper end is taken: this model process has no measured matching data.
+A_VT_V_M = 5e-3 * 1e-6  # 5 mV um
+A_BETA_M = 0.01 * 1e-6  # 1 % um
+# Resistor matching of high-resistance poly: sigma(dR/R) = A_R / sqrt(W L) with A_R ~ 2 % um
+# (same sources; poly resistors match a little worse than transistor beta per area). A
+# coupler-DAC resistor of ~W 0.4 um x L 100 um (megohm meander) is then matched to ~0.3 %.
+A_R_M = 0.02 * 1e-6  # 2 % um
+R_SHEET_HIPOLY_OHM = 1.0e3  # high-resistance poly, ohm per square (typical 180 nm: 1-2 kOhm/sq)
+W_RES_M = 0.4e-6  # drawn width of the coupler resistors
+
+
+def sigma_vth_v(w_m: float, l_m: float) -> float:
+    """Pelgrom threshold mismatch of one device, V (standard deviation)."""
+    return A_VT_V_M / (w_m * l_m) ** 0.5
+
+
+def sigma_beta_rel(w_m: float, l_m: float) -> float:
+    """Pelgrom current-factor mismatch of one device, relative (standard deviation)."""
+    return A_BETA_M / (w_m * l_m) ** 0.5
+
+
+def sigma_resistor_rel(r_ohm: float) -> float:
+    """Relative mismatch of a high-poly resistor of value r drawn W_RES_M wide."""
+    length_m = r_ohm / R_SHEET_HIPOLY_OHM * W_RES_M
+    return A_R_M / (W_RES_M * length_m) ** 0.5
+
+
+# --- noise ---------------------------------------------------------------------------------
+BOLTZMANN_J_PER_K = 1.380649e-23
+TEMPERATURE_K = 300.0
+GAMMA_CHANNEL = 2.0 / 3.0  # long-channel thermal-noise factor of a saturated MOSFET (van der Ziel)
