@@ -10,7 +10,7 @@ from torch import Tensor, nn
 from models.config import Un0Config
 from models.decoder import Decoder
 from models.readout import readout
-from oscsim import KuramotoParams, simulate, uniform_phases
+from oscsim import KuramotoParams, NonIdeal, simulate, uniform_phases
 
 
 class Dynamics(nn.Module):
@@ -108,6 +108,7 @@ class Un0(nn.Module):
         steps: int | None = None,
         method: str | None = None,
         T: float | None = None,
+        nonideal: NonIdeal | None = None,
     ) -> Tensor:
         """Differentiable generation from given seeds (training calls this).
 
@@ -115,6 +116,7 @@ class Un0(nn.Module):
             labels: (B,) classes; −1 drops the class drive for that sample; None for all.
             theta0: (B, N + N_c) initial phases.
             steps, method, T: override the config's integration (default: as trained).
+            nonideal: simulate imperfect hardware (`oscsim.NonIdeal`); None: ideal.
         """
         steps = self.config.num_steps if steps is None else steps
         method = self.config.solver if method is None else method
@@ -123,7 +125,7 @@ class Un0(nn.Module):
             final = theta0
         else:
             final = simulate(
-                self.params(), theta0, labels, steps=steps, T=T, method=method
+                self.params(), theta0, labels, steps=steps, T=T, method=method, nonideal=nonideal
             ).theta
         return self.decode(final[:, : self.config.n])
 
@@ -137,11 +139,13 @@ class Un0(nn.Module):
         steps: int | None = None,
         method: str | None = None,
         T: float | None = None,
+        nonideal: NonIdeal | None = None,
     ) -> Tensor:
         """Images (B, C, H, W) in [−1, 1] for class `labels` (B,).
 
         `theta0` (B, N + N_c) gives the seed phases (main then conditioning, as in the
         release); otherwise they are drawn from `seed` (a fresh random seed if None).
+        `nonideal` runs the oscillators on imperfect hardware (its own seeds).
         """
         labels = torch.as_tensor(labels, dtype=torch.int64, device=self.dynamics.K.device).reshape(-1)
         if theta0 is None:
@@ -151,6 +155,6 @@ class Un0(nn.Module):
         was_training = self.training
         self.eval()
         try:
-            return self.forward(labels, theta0, steps=steps, method=method, T=T)
+            return self.forward(labels, theta0, steps=steps, method=method, T=T, nonideal=nonideal)
         finally:
             self.train(was_training)

@@ -17,6 +17,14 @@ from oscsim.fixedpoint import (
     step_error_bound,
     write_readmemh,
 )
+from oscsim.nonideal import (
+    NonIdeal,
+    freq_mismatch_to_model,
+    phase_noise_from_period_jitter,
+    read_phases,
+    realize,
+    to_model_time,
+)
 from oscsim.observables import order_parameter, uniform_phases
 from oscsim.params import KuramotoParams
 from oscsim.quant import choose_scale, dequantize, fake_quantize, qmax, quantize
@@ -46,9 +54,15 @@ __all__ = [
     "step_error_bound",
     "write_readmemh",
     "KuramotoParams",
+    "NonIdeal",
     "OscsimError",
     "SimResult",
     "drive_coupling",
+    "freq_mismatch_to_model",
+    "phase_noise_from_period_jitter",
+    "read_phases",
+    "realize",
+    "to_model_time",
     "gather_drive",
     "kuramoto_coupling",
     "naive_coupling",

@@ -11,6 +11,7 @@ from torch import Tensor
 
 from oscsim.coupling import _coupling_sincos, velocity
 from oscsim.errors import OscsimError
+from oscsim.nonideal import NonIdeal, simulate_nonideal
 from oscsim.params import KuramotoParams
 from oscsim.reference import solve_adaptive
 from oscsim.solvers import TABLEAUS, rk_step
@@ -87,6 +88,7 @@ def simulate(
     T: float = 1.0,
     method: str = "euler",
     record: bool = False,
+    nonideal: NonIdeal | None = None,
 ) -> SimResult:
     r"""Integrate the conditional Kuramoto equations (see `KuramotoParams`) from 0 to T.
 
@@ -103,6 +105,10 @@ def simulate(
         method: 'euler' (the training default), 'heun', 'rk4', or 'adaptive'
             (scipy DOP853 at rtol 1e-10, float64, no autograd; a reference).
         record: also return the trajectory at the steps + 1 step boundaries.
+        nonideal: what the hardware does wrong (`oscsim.NonIdeal`; then the result is
+            random but reproducible from its seeds). None or all off: the ideal path,
+            bit for bit. With phase or read noise, or several chips, the method must be
+            'euler' (Euler–Maruyama); `theta` then holds the main phases as read out.
     """
     if method not in METHODS:
         raise OscsimError(f"method must be one of {', '.join(METHODS)}; got {method!r}")
@@ -119,6 +125,11 @@ def simulate(
             f"theta0 is {theta0.dtype} on {theta0.device}, params are {params.dtype} on "
             f"{params.device}; move one to match"
         )
+    if nonideal is not None and not isinstance(nonideal, NonIdeal):
+        raise OscsimError(f"nonideal must be an oscsim.NonIdeal or None, not {type(nonideal).__name__}")
+    if nonideal is not None and not nonideal.ideal and steps > 0:
+        return simulate_nonideal(params, theta0, labels, steps=steps, T=float(T), method=method, record=record,
+                                 nonideal=nonideal, ideal_simulate=simulate)
     n = params.n
     if steps == 0:  # every method: nothing to integrate
         gather_drive(params, labels, theta0.shape[0])  # labels are still checked
