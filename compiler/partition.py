@@ -173,8 +173,8 @@ def _metis(A: sp.csr_matrix, sizes: list[int], seed: int) -> list[np.ndarray]:
     weights = np.maximum(1, np.rint(A.data * scale)).astype(np.int64)
     opts = pymetis.Options(seed=seed)
     tpwgts = [s / n for s in sizes]
-    _, parts = pymetis.part_graph(len(sizes), xadj=A.indptr, adjncy=A.indices, eweights=weights,
-                                  tpwgts=tpwgts, options=opts)
+    adjacency = pymetis.CSRAdjacency(adj_starts=A.indptr, adjacent=A.indices)
+    _, parts = pymetis.part_graph(len(sizes), adjacency, eweights=weights, tpwgts=tpwgts, options=opts)
     return _rebalance(A, np.asarray(parts), sizes)
 
 

@@ -47,7 +47,7 @@ def compile(  # noqa: A001 - the compiler's verb
     calibration = calibration or Calibration.default()
     cfg = model.config
     record = timings if timings is not None else {}
-    bar = tqdm(total=7, desc="compile", unit="pass", disable=not progress)
+    bar = tqdm(total=6, desc="compile", unit="pass", disable=not progress)
 
     def run(name: str, fn: Callable[[], Any]) -> Any:
         bar.set_postfix_str(name)

@@ -107,7 +107,8 @@ def _select_links(view: PrunedCouplings, part: Partition, options: CompileOption
     """The strongest `links` couplings per unordered tile pair (both directions)."""
     T, S, L = len(part.tiles), options.tile, options.links
     padded = _padded_index(part, S)
-    take = min(L, S * S)
+    take = min(L, S * S)  # candidates per directed block
+    joint = min(L, 2 * take)  # kept per pair, both directions
     cand_val = torch.zeros(T, T, max(take, 1), dtype=view.K.dtype)
     cand_pos = torch.zeros(T, T, max(take, 1), dtype=torch.int64)
     nonzero_off = 0
@@ -120,13 +121,12 @@ def _select_links(view: PrunedCouplings, part: Partition, options: CompileOption
             cand_val[a, :, :take], cand_pos[a, :, :take] = v.cpu(), p.cpu()
     if take == 0 or T == 1:
         return torch.zeros(0, 2, dtype=torch.int64), np.zeros((T, T), dtype=np.int64), {"dropped": nonzero_off, "kept_mass": 0.0}
-    # pair {a, b}: candidates of block (a, b) and of block (b, a)
-    joint_val = torch.cat((cand_val, cand_val.transpose(0, 1)), dim=2)
-    v, which = torch.topk(joint_val, take, dim=2)
-    mine = which < take  # from block (a, b) itself
-    a_idx, b_idx, k_idx = torch.nonzero(torch.triu(torch.ones(T, T, dtype=torch.bool), 1).unsqueeze(2) & (v > 0), as_tuple=True)
+    # pair {a, b}: candidates of block (a, b) then of block (b, a)
+    v, which = torch.topk(torch.cat((cand_val, cand_val.transpose(0, 1)), dim=2), joint, dim=2)
+    upper = torch.triu(torch.ones(T, T, dtype=torch.bool), 1).unsqueeze(2)
+    a_idx, b_idx, k_idx = torch.nonzero(upper & (v > 0), as_tuple=True)
     pick = which[a_idx, b_idx, k_idx]
-    from_ab = mine[a_idx, b_idx, k_idx]
+    from_ab = pick < take
     recv = torch.where(from_ab, a_idx, b_idx)
     send = torch.where(from_ab, b_idx, a_idx)
     pos = torch.where(from_ab, cand_pos[a_idx, b_idx, pick.clamp(max=take - 1)],

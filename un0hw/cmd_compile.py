@@ -1,0 +1,153 @@
+"""`un0hw compile` (checkpoint → ArrayIR folder) and `un0hw inspect` (a readable summary)."""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+import time
+from pathlib import Path
+
+from compiler.options import CompileError
+from hw.calibration import CalibrationError
+
+ERRORS = (CompileError, CalibrationError)
+
+
+def _sha256(path: Path) -> str | None:
+    if not path.is_file():
+        return None
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def cmd_compile(args: argparse.Namespace) -> int:
+    import compiler
+    from hw.calibration import Calibration
+    from un0hw.cli import _load
+
+    options = compiler.CompileOptions(
+        bits=args.bits, omega_bits=args.omega_bits, drive_bits=args.drive_bits, granularity=args.granularity,
+        scale_method=args.scale_method, percentile=args.percentile, rounding=args.rounding, prune=args.prune,
+        keep=args.keep, topk=args.topk, tile=args.tile, target=args.target, links=args.links,
+        partition=args.partition, place=args.place, tile_pitch_mm=args.tile_pitch_mm,
+        weak_coupling=args.weak_coupling, tau_s=args.tau, seed=args.seed,
+    )
+    calibration = Calibration.load(args.calibration) if args.calibration else None
+    model = _load(args)
+    timings: dict = {}
+    t0 = time.perf_counter()
+    ir = compiler.compile(model, options, calibration=calibration, source=str(args.checkpoint),
+                          source_sha256=_sha256(Path(args.checkpoint)), progress=True, timings=timings)
+    ir.save(args.output)
+    total = time.perf_counter() - t0
+    print(summary(ir, args.output))
+    print("passes: " + ", ".join(f"{k} {v['seconds']:.2f} s" for k, v in timings.items())
+          + f"; total {total:.1f} s, peak RSS {max(v['peak_rss_gb'] for v in timings.values()):.2f} GB")
+    return 0
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    import compiler
+
+    ir = compiler.load(args.ir)
+    if args.json:
+        doc = {k: v for k, v in ir.doc.items() if k != "tiles"}
+        doc["tiles"] = [{"id": t["id"], "position": t["position"], "oscillators": len(t["oscillators"])} for t in ir.doc["tiles"]]
+        print(json.dumps(doc, indent=2))
+        return 0
+    print(summary(ir, args.ir))
+    return 0
+
+
+def _si(x: float, unit: str) -> str:
+    for factor, prefix in ((1e9, "G"), (1e6, "M"), (1e3, "k"), (1, ""), (1e-3, "m"), (1e-6, "µ"), (1e-9, "n"), (1e-12, "p")):
+        if abs(x) >= factor:
+            return f"{x / factor:.3g} {prefix}{unit}"
+    return f"{x:.3g} {unit}"
+
+
+def summary(ir, where) -> str:
+    d = ir.doc
+    o, r, p, q = d["options"], d["resources"], d["physical"], d["passes"]
+    dyn, place, part, route = d["dynamics"], q["placement"], q["partition"], q["routing"]
+    cfg = d["source"]["config"]
+    lines = [
+        f"{where}: {cfg.get('name', 'custom')} compiled for {o['target']} tiles of {o['tile']} cells, {o['bits']}-bit couplings",
+        f"  source          {d['source']['checkpoint']} (sha256 {str(d['source']['sha256'])[:12]}…)",
+        f"  oscillators     {dyn['n']} main in {r['tiles']} tiles + {dyn['n_cond']} conditioning, {dyn['num_classes']} classes; "
+        f"{dyn['steps']} {dyn['solver']} steps to T = {dyn['T']:g}",
+        f"  couplers        {r['crossbars']} crossbars, {r['couplers_physical']:,} physical, {r['couplers_active']:,} active (non-zero code)"
+        + (f", {r['inter_tile_links']:,} inter-tile links" if o["target"] == "sparse-routed" else ""),
+        f"                  + {r['drive_couplers']:,} drive couplers × {r['drive_code_banks']} class code banks, "
+        f"{r['conditioning_couplers']:,} conditioning couplers",
+        f"  pruning         {q['prune']['method']}: kept {100 * q['prune']['kept_fraction']:.1f}% of couplings, "
+        f"removed {100 * q['prune']['removed_mass']:.1f}% of Σ|K|; routing dropped {100 * route['dropped_couplings_mass']:.1f}% more",
+        f"  partition       {part['method']}: {100 * part['intra_tile_weight_fraction']:.1f}% of Σ|K| inside tiles "
+        f"(index order: {100 * part['index_order_intra_tile_weight_fraction']:.1f}%)",
+        f"  placement       {place['grid'][0]}×{place['grid'][1]} grid at {place['tile_pitch_mm']:g} mm: wires "
+        f"{place['wire_length_mm']:,.1f} mm (index layout {place['index_layout_wire_length_mm']:,.1f} mm), "
+        f"busiest channel {place['congestion']['max_wires_per_channel']} wires",
+    ]
+    for name in ("K", "omega", "drive", "C", "nu"):
+        e = q["quantization"][name]
+        lines.append(f"  quantisation    {name:<6} {e['bits']:>2} bits: relative Frobenius error {e['rel_fro']:.2e}, "
+                     f"max |error| {e['max_abs']:.2e}, clipped {100 * e['clipped_fraction']:.2f}%")
+    c = p["coupler"]
+    lines += [
+        f"  time scale      τ = {_si(p['tau_s'], 's')} per unit of model time, set by {p['binding_limit']}; "
+        f"latency T·τ = {_si(p['latency_s'], 's')} ({p['carrier_cycles_per_inference']:,.0f} carrier cycles at {_si(p['f0_hz'], 'Hz')})",
+        "                  limits: " + ", ".join(f"{k} ≥ {_si(v, 's')}" for k, v in p["tau_limits_s"].items()),
+        f"  coupler         {c['code_bits']}-bit codes on a {c['calibrated_bits']}-bit calibrated coupler"
+        + ("" if c["resolution_ok"] else " — the codes need a finer coupler DAC than the calibration's")
+        + f"; linearity error {100 * c['linearity_error']:.1f}%",
+        f"  calibration     {p['calibration']['source']}: {p['calibration']['process']}",
+        f"  decoder         digital, {d['decoder']['parameters']:,} parameters, {d['decoder']['macs_per_image']:,} MACs per image",
+        f"  memory          {r['weight_memory_bits'] / 8e6:.2f} MB of coupling codes",
+    ]
+    return "\n".join(lines)
+
+
+def register(sub) -> None:
+    from models.checkpoint import SHIPPED
+
+    p = sub.add_parser("compile", help="compile a checkpoint into an oscillator-array description (ArrayIR folder)")
+    p.add_argument("checkpoint", type=Path, nargs="?", default=SHIPPED,
+                   help="checkpoint to compile (default: the shipped trained digits model)")
+    p.add_argument("-o", "--output", type=Path, required=True, help="IR folder to write (array.json + weights.safetensors)")
+    p.add_argument("--key-map", type=Path, default=None, help="JSON key-mapping file for other tensor names")
+    p.add_argument("--bits", type=int, default=8, help="coupling code bits, 1-16 (default 8)")
+    p.add_argument("--omega-bits", type=int, default=None, help="frequency code bits (default: --bits)")
+    p.add_argument("--drive-bits", type=int, default=None, help="conditioning-array code bits (default: --bits)")
+    p.add_argument("--granularity", default="tile", help="scale per tile, row or tensor (default tile)")
+    p.add_argument("--scale-method", default="max", help="clip scale by max, percentile or mse (default max)")
+    p.add_argument("--percentile", type=float, default=99.9, help="percentile for --scale-method percentile")
+    p.add_argument("--rounding", default="nearest", help="nearest or stochastic (default nearest)")
+    p.add_argument("--prune", default="none", help="none, magnitude, topk or block (default none)")
+    p.add_argument("--keep", type=float, default=1.0, help="fraction kept by magnitude/block pruning (default 1)")
+    p.add_argument("--topk", type=int, default=0, help="couplings kept per row by --prune topk")
+    p.add_argument("--tile", type=int, default=256, help="cells per tile (default 256)")
+    p.add_argument("--target", default="dense-tiled", help="dense-tiled or sparse-routed (default dense-tiled)")
+    p.add_argument("--links", type=int, default=64, help="couplings per tile pair for sparse-routed (default 64)")
+    p.add_argument("--partition", default="auto", help="auto, index, metis, spectral or kl (default auto)")
+    p.add_argument("--place", default="anneal", help="tile placement: anneal or index (default anneal)")
+    p.add_argument("--tile-pitch-mm", type=float, default=0.5, help="tile pitch on the die in mm (default 0.5)")
+    p.add_argument("--weak-coupling", type=float, default=0.02,
+                   help="largest total coupling into a cell as a fraction of 2π f0 (default 0.02)")
+    p.add_argument("--tau", type=float, default=None, help="force the time scale τ in seconds (default: smallest feasible)")
+    p.add_argument("--calibration", type=Path, default=None,
+                   help="hw.Calibration JSON (un0hw cells characterize); default: the built-in default calibration")
+    p.add_argument("--seed", type=int, default=0, help="seed of stochastic rounding, partitioning and placement")
+    p.add_argument("--device", default="cpu", help=argparse.SUPPRESS)
+    p.set_defaults(func=cmd_compile)
+
+    p = sub.add_parser("inspect", help="a readable summary of a compiled array (tiles, couplers, wires, τ, errors)")
+    p.add_argument("ir", type=Path, help="IR folder written by un0hw compile")
+    p.add_argument("--json", action="store_true", help="print array.json (tile member lists as counts)")
+    p.set_defaults(func=cmd_inspect)
+
+
