@@ -1,0 +1,382 @@
+"""`characterize_all`: every measurement of issue 5 in one run, written as a measured Calibration.
+
+Steps (each an ngspice transient under its own wall-clock limit):
+1. tuning curve of a lone cell → f0 at the nominal control, range, nonlinearity, energy;
+2. the three locking regimes of two cells at full code: in phase (+), anti-phase (−),
+   drift when detuned beyond the locking range;
+3. K_eff per coupler code from Adler fits of drifting pairs (both signs unless quick),
+   the coupling function's harmonics, the coupler's energy per cycle;
+4. period jitter under channel-noise `trnoise` sources;
+5. Monte Carlo mismatch (Pelgrom VTH/β per device, resistor matching) → σ(f0), σ(K_eff),
+   run in worker processes (libngspice is one global state per process).
+Writes `calibration.json`, plots (PNG), the representative `.cir` decks and a
+`characterization.json` with every raw figure into `out_dir`.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import dataclasses
+import hashlib
+import json
+import math
+import multiprocessing
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hw.calibration import FORMAT_VERSION, Calibration
+from hw.characterize import (
+    CharacterizeError,
+    fit_tuning,
+    measure_coupling,
+    measure_jitter,
+    measure_pair,
+    measure_ring,
+)
+
+NOMINAL_VCTRL_V = 1.0  # the carrier's control point: mid-range, where tuning is steepest both ways
+VCTRL_RANGE_V = (0.6, 1.8)  # above V_TH = 0.45 V (the ring stalls below ~0.55 V) up to VDD
+KVCO_STEP_V = 0.02  # for the local tuning slope at the nominal control
+DETUNE_PER_K = 4.0  # lone-cell detuning Δω = 4 K_guess: the coupler's load lowers the cells'
+# tuning slope by ~20-30 %, leaving Δω/2K ~ 1.4-1.6 in the pair: a drift whose slips are
+# slow enough to sample the coupling function densely and still well clear of locking.
+MC_TIMEOUT_S = 180.0  # backstop per Monte Carlo task (each transient has its own limit too)
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    """How much to measure: `quick` for a smoke run, the default for the calibration file."""
+
+    tuning_points: int
+    both_signs: bool
+    jitter_cycles: int
+    mc_rings: int
+    mc_pairs: int
+
+    @classmethod
+    def of(cls, quick: bool) -> Plan:
+        if quick:
+            return cls(tuning_points=5, both_signs=False, jitter_cycles=150, mc_rings=8, mc_pairs=4)
+        return cls(tuning_points=13, both_signs=True, jitter_cycles=1000, mc_rings=100, mc_pairs=40)
+
+
+# --- Monte Carlo (worker processes) --------------------------------------------------------
+def mismatched_cards(osc: Any, rng: np.random.Generator, tag: str) -> dict[str, Any]:
+    """A model card per device of a ring with Pelgrom VTH and β draws (hw.spice.process)."""
+    from hw.spice.process import sigma_beta_rel, sigma_vth_v
+
+    cards = {}
+    for dev, pol, w, l in osc.device_names():
+        base = osc.process.nmos if pol == "nmos" else osc.process.pmos
+        dvth = rng.normal(0.0, sigma_vth_v(w, l))
+        dbeta = rng.normal(0.0, sigma_beta_rel(w, l))
+        # |VTH| grows by dvth for both polarities (PMOS vto is negative)
+        vto = base.vto_v + (dvth if pol == "nmos" else -dvth)
+        cards[dev] = dataclasses.replace(base, name=f"{base.name}_{tag}_{dev}", vto_v=vto,
+                                         kp_a_per_v2=base.kp_a_per_v2 * (1 + dbeta))
+    return cards
+
+
+def _mc_ring(seed: int, index: int, vctrl_v: float) -> float:
+    from hw.spice.cells import RingOscillator
+
+    osc = RingOscillator()
+    rng = np.random.default_rng([seed, 1, index])
+    return measure_ring(osc, vctrl_v=vctrl_v, cards=mismatched_cards(osc, rng, f"r{index}")).f0_hz
+
+
+def _mc_pair(seed: int, index: int, vctrl_v: float, code: int, k_guess: float, kvco_hz_per_v: float) -> float:
+    """K_eff of one mismatched pair at `code`: both cells and every resistor drawn anew.
+
+    Mismatch detunes the two cells by ~σ(f0)·√2, more than the coupling can bridge; as a
+    chip would, B is trimmed (its control moved) to the same lone-cell detuning as nominal.
+    """
+    from hw.spice.cells import CouplerDAC, RingOscillator
+    from hw.spice.process import sigma_resistor_rel
+
+    osc = RingOscillator()
+    rng = np.random.default_rng([seed, 2, index])
+    card_a, card_b = mismatched_cards(osc, rng, f"a{index}"), mismatched_cards(osc, rng, f"b{index}")
+    dac = CouplerDAC(code=code)
+    errors = tuple((name, float(rng.normal(0, sigma_resistor_rel(dac.branch_resistance_ohm(bit, sign)))))
+                   for name, sign, bit, _, _ in dac.branch_names())
+    dac = dataclasses.replace(dac, r_errors=errors)
+    target_hz = DETUNE_PER_K * k_guess / (2 * math.pi)
+    f_a = measure_ring(osc, vctrl_v=vctrl_v, cards=card_a).f0_hz
+    vb = vctrl_v
+    for _ in range(3):  # trim B's control to the target detuning (secant on the tuning slope)
+        f_b = measure_ring(osc, vctrl_v=vb, cards=card_b).f0_hz
+        err = (f_b - f_a) - target_hz
+        if abs(err) < 0.05 * target_hz:
+            break
+        vb -= err / kvco_hz_per_v
+    spec = ((f"un0_ring5_a{index}", card_a), (f"un0_ring5_b{index}", card_b))
+    m = measure_coupling(osc, dac, vctrl_a_v=vctrl_v, vctrl_b_v=vb, k_guess_rad_s=k_guess, cells_spec=spec,
+                         f_a_hz=f_a, f_b_hz=f_b)
+    return abs(m.fit.k_rad_s)
+
+
+def _run_pool(fn: Any, jobs: list[tuple], *, workers: int, bar: Any) -> list[float]:
+    """Run fn(*job) for every job in `workers` spawned processes; keep every task under
+    MC_TIMEOUT_S (each ngspice run inside has its own, shorter, limit)."""
+    from hw.spice.run import SpiceTimeout
+
+    ctx = multiprocessing.get_context("spawn")
+    out: list[float] = []
+    ex = cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
+    try:
+        futures = [ex.submit(fn, *job) for job in jobs]
+        deadline = time.monotonic() + MC_TIMEOUT_S * math.ceil(len(jobs) / workers)
+        for fut in futures:
+            left = deadline - time.monotonic()
+            try:
+                out.append(fut.result(timeout=max(left, 1.0)))
+            except cf.TimeoutError:
+                raise SpiceTimeout(f"Monte Carlo workers ran past their {MC_TIMEOUT_S:g} s-per-task limit") from None
+            bar.update(1)
+    except BaseException:
+        for proc in list(getattr(ex, "_processes", {}).values()):  # only the pool's own workers
+            proc.terminate()
+        ex.shutdown(wait=False, cancel_futures=True)
+        raise
+    ex.shutdown(wait=True)
+    return out
+
+
+# --- the whole characterisation -------------------------------------------------------------
+def _k_table(osc: Any, *, f_a: float, kvco: float, both_signs: bool, bar: Any) -> dict[int, Any]:
+    """Adler fits per signed code, full code first; each code's K guess scales the last
+    measured K by the DAC's nominal conductance. A pair that locks is detuned further."""
+    from hw.spice.cells import CouplerDAC
+
+    dac = CouplerDAC()
+    results: dict[int, Any] = {}
+    # First guess: a 100 kOhm like-node resistor gave K ~ 1.2e8 rad/s (first slice); K scales
+    # with the total conductance of the two paths. Later codes scale the last measured K.
+    signed = list(range(dac.max_code, 0, -1))
+    signed += [-c for c in signed] if both_signs else [-dac.max_code]
+    last: dict[int, tuple[float, float]] = {}
+    for code in signed:
+        sign = 1 if code > 0 else -1
+        g = dac.path_conductance_s(code)
+        if sign in last:
+            k_prev, g_prev = last[sign]
+            k_guess = k_prev * g / g_prev
+        else:
+            k_guess = 1.2e8 * (2 * g * 100e3)
+        detune = DETUNE_PER_K * k_guess
+        for _attempt in range(4):
+            vb = NOMINAL_VCTRL_V + detune / (2 * math.pi * kvco)
+            f_b = measure_ring(osc, vctrl_v=vb).f0_hz
+            try:
+                m = measure_coupling(osc, dac.with_code(code), vctrl_a_v=NOMINAL_VCTRL_V, vctrl_b_v=vb,
+                                     k_guess_rad_s=k_guess, f_a_hz=f_a, f_b_hz=f_b)
+                break
+            except CharacterizeError as exc:
+                if "did not drift" not in str(exc):
+                    raise
+                detune *= 1.6
+        else:
+            raise CharacterizeError(f"code {code:+d}: the pair stayed locked up to a detuning of "
+                                    f"{detune / 1.6:.3g} rad/s; cannot fit its coupling")
+        results[code] = m
+        last[sign] = (abs(m.fit.k_rad_s), g)
+        bar.update(1)
+    # code 0: no resistor switched in; the same detuning as code 1 shows what leaks through
+    m1 = results[1]
+    f_b1 = measure_ring(osc, vctrl_v=m1.vctrl_b_v).f0_hz
+    try:
+        results[0] = measure_coupling(osc, dac.with_code(0), vctrl_a_v=NOMINAL_VCTRL_V, vctrl_b_v=m1.vctrl_b_v,
+                                      k_guess_rad_s=0.0, f_a_hz=f_a, f_b_hz=f_b1)
+    except CharacterizeError as exc:
+        raise CharacterizeError(f"code 0: {exc}") from None
+    bar.update(1)
+    return results
+
+
+def _sha256_files(paths: list[Path]) -> str:
+    digest = hashlib.sha256()
+    for p in sorted(paths, key=lambda q: q.name):
+        digest.update(p.name.encode() + b"\0" + p.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def characterize_all(out_dir: str | Path, *, quick: bool = False, progress: bool = True, seed: int = 0,
+                     workers: int = 2, cal_path: str | Path | None = None) -> Calibration:
+    """Measure everything, write `calibration.json` (or `cal_path`), plots and decks to
+    `out_dir`, and return the measured Calibration. `seed` fixes the Monte Carlo draws and
+    the transient noise; `workers` processes run the Monte Carlo."""
+    from tqdm import tqdm
+
+    from hw.spice import cells, run
+    from hw.spice.cells import CouplerDAC, RingOscillator
+
+    t_start = time.monotonic()
+    plan = Plan.of(quick)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    osc = RingOscillator()
+    dac = CouplerDAC()
+    n_codes = dac.max_code * (2 if plan.both_signs else 1) + (0 if plan.both_signs else 1) + 1
+    total = plan.tuning_points + 2 + 3 + n_codes + 1 + plan.mc_rings + plan.mc_pairs
+    bar = tqdm(total=total, desc="characterize", unit="run", disable=not progress, leave=False)
+    raw: dict[str, Any] = {"plan": dataclasses.asdict(plan), "seed": seed}
+    try:
+        # 1. tuning
+        bar.set_postfix_str("tuning")
+        grid = sorted(set(np.round(np.linspace(*VCTRL_RANGE_V, plan.tuning_points), 4).tolist()) | {NOMINAL_VCTRL_V})
+        rings = []
+        for v in grid:
+            rings.append(measure_ring(osc, vctrl_v=v))
+            bar.update(1)
+        fit = fit_tuning([m.vctrl_v for m in rings], [m.f0_hz for m in rings])
+        if not fit.monotone:
+            raise CharacterizeError(f"tuning curve not monotone: {fit.f0_hz}")
+        nominal = next(m for m in rings if m.vctrl_v == NOMINAL_VCTRL_V)
+        lo = measure_ring(osc, vctrl_v=NOMINAL_VCTRL_V - KVCO_STEP_V)
+        hi = measure_ring(osc, vctrl_v=NOMINAL_VCTRL_V + KVCO_STEP_V)
+        bar.update(2)
+        kvco = (hi.f0_hz - lo.f0_hz) / (2 * KVCO_STEP_V)
+        raw["tuning"] = {"vctrl_v": list(fit.vctrl_v), "f0_hz": list(fit.f0_hz),
+                         "ring_energy_per_cycle_j": [m.energy_per_cycle_j for m in rings],
+                         "bias_energy_per_cycle_j": [m.bias_energy_per_cycle_j for m in rings],
+                         "k_vco_fit_hz_per_v": fit.k_vco_hz_per_v, "k_vco_nominal_hz_per_v": kvco,
+                         "linearity_error": fit.linearity_error}
+        raw["cv2"] = {"switched_capacitance_f": osc.switched_capacitance_f(),
+                      "cv2_j": osc.switched_capacitance_f() * osc.process.vdd_v**2}
+
+        # 2. K_eff per code (needs a K scale before the locking demo picks its detuning)
+        bar.set_postfix_str("K per code")
+        kfits = _k_table(osc, f_a=nominal.f0_hz, kvco=kvco, both_signs=plan.both_signs, bar=bar)
+        kmax = dac.max_code
+        k_full = abs(kfits[kmax].fit.k_rad_s)
+
+        # 3. locking regimes at full code
+        bar.set_postfix_str("locking")
+        t0 = time.monotonic()
+        lock_pos = measure_pair(osc, dac.with_code(kmax), vctrl_a_v=NOMINAL_VCTRL_V, b_offset_stages=1)
+        t_lock = time.monotonic() - t0
+        lock_neg = measure_pair(osc, dac.with_code(-kmax), vctrl_a_v=NOMINAL_VCTRL_V, b_offset_stages=3)
+        vb_drift = kfits[kmax].vctrl_b_v  # the detuning that drifted in the K fit: Δω ~ 1.5 (2K)
+        drift = measure_pair(osc, dac.with_code(kmax), vctrl_a_v=NOMINAL_VCTRL_V, vctrl_b_v=vb_drift,
+                             cycles=80, tail_cycles=30)
+        bar.update(3)
+        raw["locking"] = {
+            name: {"final_psi_deg": math.degrees(m.final_psi_rad), "psi_spread_deg": math.degrees(m.psi_spread_rad),
+                   "f_a_hz": m.f_a_hz, "f_b_hz": m.f_b_hz, "psi_deg": np.degrees(m.psi_rad).tolist()}
+            for name, m in (("in_phase", lock_pos), ("anti_phase", lock_neg), ("drift", drift))}
+        raw["locking"]["drift"]["vctrl_b_v"] = vb_drift
+        raw["locking"]["two_cell_lock_s"] = t_lock
+
+        # 4. jitter
+        bar.set_postfix_str("jitter")
+        jit = measure_jitter(osc, vctrl_v=NOMINAL_VCTRL_V, cycles=plan.jitter_cycles, seed=seed + 1)
+        bar.update(1)
+        raw["jitter"] = {"jitter_s": jit.jitter_s, "floor_s": jit.floor_s, "net_s": jit.net_s,
+                         "period_s": jit.period_s, "noise_psd_a2_per_hz": jit.noise_psd_a2_per_hz,
+                         "cycles": int(jit.periods_s.size)}
+
+        # 5. Monte Carlo
+        bar.set_postfix_str("Monte Carlo")
+        f_mc = _run_pool(_mc_ring, [(seed, i, NOMINAL_VCTRL_V) for i in range(plan.mc_rings)], workers=workers,
+                         bar=bar)
+        k_mc = _run_pool(_mc_pair, [(seed, i, NOMINAL_VCTRL_V, kmax, k_full, kvco) for i in range(plan.mc_pairs)],
+                         workers=workers, bar=bar)
+        sigma_f0 = float(np.std(f_mc, ddof=1) / np.mean(f_mc))
+        sigma_k = float(np.std(k_mc, ddof=1) / np.mean(k_mc))
+        raw["montecarlo"] = {"f0_hz": f_mc, "k_full_rad_s": k_mc, "sigma_f0_rel": sigma_f0, "sigma_k_rel": sigma_k}
+    finally:
+        bar.close()
+
+    # --- the table, the decks, the calibration ---------------------------------------------
+    k_pos = {c: kfits[c].fit.k_rad_s for c in kfits if c > 0}
+    k_neg = {-c: -kfits[c].fit.k_rad_s for c in kfits if c < 0}
+    table = [0.0]
+    for c in range(1, kmax + 1):
+        both = [k_pos[c]] + ([k_neg[c]] if c in k_neg else [])
+        table.append(float(np.mean(both)))
+    k0 = kfits[0].fit.k_rad_s
+    asym = {c: (k_pos[c] - k_neg[c]) / table[c] for c in k_neg}
+    residual = max(m.fit.residual_rel for c, m in kfits.items() if c != 0)
+    harm = tuple(float(x) for x in np.mean([kfits[kmax].fit.harmonics] +
+                                            ([kfits[-kmax].fit.harmonics] if -kmax in kfits else []), axis=0))
+    e_coupler = float(np.mean([kfits[c].coupler_energy_per_cycle_j for c in (kmax, -kmax) if c in kfits]))
+    raw["k_per_code"] = {
+        str(c): {"k_rad_s": m.fit.k_rad_s, "delta_omega_fit_rad_s": m.fit.delta_omega_rad_s,
+                 "delta_omega_free_rad_s": m.delta_omega_free_rad_s, "harmonics": list(m.fit.harmonics),
+                 "phase_lag_rad": m.fit.phase_lag_rad, "residual_rel": m.fit.residual_rel,
+                 "samples": m.fit.samples, "coupler_energy_per_cycle_j": m.coupler_energy_per_cycle_j,
+                 "coupler_energy_max_j": m.coupler_energy_max_j, "vctrl_b_v": m.vctrl_b_v,
+                 "f_a_pair_hz": m.f_a_pair_hz, "f_b_pair_hz": m.f_b_pair_hz}
+        for c, m in sorted(kfits.items())}
+    raw["k_table_rad_s"] = table
+    raw["sign_asymmetry"] = {str(c): a for c, a in asym.items()}
+    raw["coupler_conductance_full_s"] = 2 * dac.path_conductance_s(kmax)
+
+    deck_dir = out / "decks"
+    deck_dir.mkdir(exist_ok=True)
+    for old in deck_dir.glob("*.cir"):
+        old.unlink()
+    period = 1 / nominal.f0_hz
+    decks = {
+        "ring_nominal.cir": cells.deck(cells.ring_bench(osc, vctrl_v=NOMINAL_VCTRL_V), step_s=period / 100,
+                                       stop_s=12 * period, ic=cells.ring_kick(osc),
+                                       extra_lines=cells.period_measure_lines("o0", osc.process.vdd_v / 2)),
+        f"pair_code{kmax:+d}_drift.cir": kfits[kmax].deck,
+        "ring_trnoise.cir": jit.deck,
+    }
+    if -kmax in kfits:
+        decks[f"pair_code{-kmax:+d}_drift.cir"] = kfits[-kmax].deck
+    paths = []
+    for name, text in decks.items():
+        cells.write_cir(text, deck_dir / name)
+        paths.append(deck_dir / name)
+
+    version = run.ngspice_version()
+    lk = raw["locking"]
+    notes = (
+        f"Measured by hw.characterize_all ({'quick' if quick else 'full'} plan, seed {seed}) with ngspice {version} "
+        f"on {osc.n_stages}-stage current-starved rings (c_load {osc.c_load_f:g} F) and a {dac.bits}-bit "
+        f"sign-magnitude resistor DAC (r_lsb {dac.r_lsb_ohm:g} ohm). f0 at Vctrl = {NOMINAL_VCTRL_V} V, range over "
+        f"{VCTRL_RANGE_V[0]}-{VCTRL_RANGE_V[1]} V ({len(grid)} points); energies from supply current integrated "
+        f"over whole cycles at f0; coupler energy: resistor dissipation at full code averaged uniformly over psi. "
+        f"K_eff per code: Adler fit of drifting pairs (Dw/2K ~ 1.5), "
+        f"{'mean of +code and -code' if plan.both_signs else '+code only'}; code 0 measured "
+        f"{k0:.3g} rad/s (no path switched in), stored as 0; worst fit residual {residual:.3f} of 2K; "
+        f"sign asymmetry (K+ - K-)/K: " + ", ".join(f"{c}: {a:+.3f}" for c, a in sorted(asym.items())) + ". "
+        f"Locking at full code: +{kmax} ends at psi = {lk['in_phase']['final_psi_deg']:.1f} deg, "
+        f"-{kmax} at {lk['anti_phase']['final_psi_deg']:.1f} deg, detuned drift spread "
+        f"{lk['drift']['psi_spread_deg']:.0f} deg. "
+        f"Jitter: trnoise channel noise 4kT(2/3)(2gm) per node, {jit.periods_s.size} periods, numerical floor "
+        f"{jit.floor_s:.3g} s subtracted in quadrature. Mismatch: {plan.mc_rings} rings / {plan.mc_pairs} pairs, "
+        f"Pelgrom A_VT 5 mV um, A_beta 1 % um, resistor A_R 2 % um; pairs trimmed to the nominal detuning. "
+        f"The coupler's switches load each ring node they touch (2(b-1) gates per coupler): with one "
+        f"coupler attached at code 0 a cell at {NOMINAL_VCTRL_V} V runs at {kfits[0].f_a_pair_hz / 1e6:.1f} MHz "
+        f"(lone: {nominal.f0_hz / 1e6:.1f} MHz) and its tuning slope is "
+        f"{kfits[0].fit.delta_omega_rad_s / kfits[0].delta_omega_free_rad_s:.2f} of a lone cell's; K_eff is "
+        f"measured with that load. "
+        f"Every figure is for this project's level-1 model process, not a foundry PDK."
+    )
+    cal = Calibration(
+        format_version=FORMAT_VERSION, source="measured",
+        process=f"{osc.process.name} (hw.spice.process: VDD {osc.process.vdd_v} V, VTH {osc.process.nmos.vto_v} V, "
+                f"tox {osc.process.nmos.tox_m * 1e9:g} nm)",
+        vdd_v=osc.process.vdd_v, f0_hz=nominal.f0_hz, f_min_hz=min(fit.f0_hz), f_max_hz=max(fit.f0_hz),
+        tuning_nonlinearity=fit.linearity_error, cell_energy_per_cycle_j=nominal.energy_per_cycle_j,
+        bias_energy_per_cycle_j=nominal.bias_energy_per_cycle_j, coupler_bits=dac.bits,
+        coupler_k_rad_s=tuple(table), coupler_energy_per_cycle_j=e_coupler, coupling_harmonics=harm,
+        period_jitter_s=jit.net_s, sigma_f0_rel=sigma_f0, sigma_k_rel=sigma_k, ngspice_version=version,
+        netlist_sha256=_sha256_files(paths), notes=notes)
+    raw["seconds"] = time.monotonic() - t_start
+    from hw.plots import write_plots
+
+    write_plots(out, raw=raw, kfits=kfits, jitter=jit, locks=(lock_pos, lock_neg, drift), tuning=fit)
+    from oscsim import atomic_path
+
+    with atomic_path(out / "characterization.json") as tmp:
+        tmp.write_text(json.dumps(raw, indent=1) + "\n")
+    cal.save(cal_path if cal_path is not None else out / "calibration.json")
+    return cal
