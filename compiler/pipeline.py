@@ -57,7 +57,7 @@ def compile(  # noqa: A001 - the compiler's verb
         bar.update()
         return out
 
-    with torch.no_grad():
+    with torch.no_grad(), bar:  # the bar closes (ends its line) on errors too
         params = model.params()
         params = params.to(device="cpu", dtype=torch.float32)
         K = params.K.contiguous()
@@ -156,6 +156,5 @@ def compile(  # noqa: A001 - the compiler's verb
             },
             "weights": {"file": "weights.safetensors", "sha256": "0" * 64},
         }
-        bar.close()
     return ArrayIR(doc=doc, tensors={**k_tensors, **v_tensors, **decoder_state})
 

@@ -60,9 +60,15 @@ def _published(size: str):
 
 
 def _load(args: argparse.Namespace):
+    """The model of `args.checkpoint`: a checkpoint file, or a compiled IR folder (then
+    the model runs the array's dequantised codes and the IR's decoder)."""
     import models
 
     device = _device(getattr(args, "device", "cpu"))
+    if Path(args.checkpoint).is_dir():
+        import compiler
+
+        return compiler.load(args.checkpoint).to_model(device=device)
     return models.load(args.checkpoint, key_map=getattr(args, "key_map", None), device=device)
 
 
@@ -294,8 +300,8 @@ def build_parser() -> argparse.ArgumentParser:
         from models.checkpoint import SHIPPED
 
         p.add_argument("checkpoint", type=Path, nargs="?", default=SHIPPED,
-                       help="X.safetensors (+ X.json), a release .pt, or any file with --key-map "
-                            "(default: the shipped trained digits model)")
+                       help="X.safetensors (+ X.json), a release .pt, any file with --key-map, or a "
+                            "compiled IR folder (default: the shipped trained digits model)")
         p.add_argument("--key-map", type=Path, default=None, help="JSON key-mapping file for other tensor names")
         p.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
 
