@@ -103,7 +103,7 @@ class TileFormat:
     def __post_init__(self) -> None:
         _int_field("n", self.n, 1, 4096)
         _int_field("n_cond", self.n_cond, 0, 4096)
-        _int_field("phase_bits", self.phase_bits, 4, 32)
+        _int_field("phase_bits", self.phase_bits, 4, 31)
         _int_field("weight_bits", self.weight_bits, 2, 16)
         _int_field("sine_bits", self.sine_bits, 2, 16)
         _int_field("lut_bits", self.lut_bits, 2, min(self.phase_bits, 16))
@@ -695,8 +695,10 @@ def write_readmemh(program: TileProgram, path: str | os.PathLike) -> None:
     fmt = program.fmt
     header = [
         "// un0hw kuramoto_tile memory image: " + " ".join(f"{k}={v}" for k, v in fmt.rtl_parameters().items()),
-        f"// K_BASE=0 OMEGA_BASE={fmt.omega_base} SHIFT_BASE={fmt.shift_base} LUT_BASE={fmt.lut_base} "
-        f"label={program.label}",
+        (
+            f"// K_BASE=0 OMEGA_BASE={fmt.omega_base} SHIFT_BASE={fmt.shift_base} LUT_BASE={fmt.lut_base} "
+            f"label={program.label}"
+        ),
     ]
     with atomic_path(path) as tmp:
         tmp.write_text("\n".join(header + [f"{w:08x}" for w in words]) + "\n")
