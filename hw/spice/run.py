@@ -155,8 +155,12 @@ def _halt(lib: Any) -> bool:
     return True
 
 
-def transient(deck_text: str, *, stop_s: float, timeout_s: float = 30.0) -> Transient:
+def transient(deck_text: str, *, stop_s: float, timeout_s: float = 30.0, seed: int | None = None) -> Transient:
     """Load `deck_text` (from `cells.deck`) into libngspice, run it, return the transient.
+
+    `seed` is handed to ngspice's `setseed` before the deck is loaded. With libngspice 39
+    this was measured NOT to make `trnoise` draws repeatable (same seed, different noise),
+    so noise runs are repeatable in their statistics only.
 
     Raises SpiceUnavailable, SpiceError (netlist rejected, analysis aborted, or the run ended
     before `stop_s`), or SpiceTimeout after `timeout_s` seconds of wall time.
@@ -171,6 +175,8 @@ def transient(deck_text: str, *, stop_s: float, timeout_s: float = 30.0) -> Tran
         lib.ngSpice_Command(b"destroy all")
         lib.ngSpice_Command(b"remcirc")
         ng.clear_output()
+        if seed is not None:  # trnoise draws its values when the deck is parsed: seed first
+            lib.ngSpice_Command(f"setseed {int(seed)}".encode())
         try:
             ng.load_circuit(deck_text)
         except Exception as exc:  # NgSpiceCircuitError / NameError from PySpice
