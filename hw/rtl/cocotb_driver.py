@@ -31,7 +31,14 @@ from collections import Counter
 import cocotb
 from cocotb.clock import Clock
 from cocotb.simtime import get_sim_time
-from cocotb.triggers import ClockCycles, First, ReadOnly, RisingEdge, Timer, with_timeout
+from cocotb.triggers import (
+    ClockCycles,
+    First,
+    ReadOnly,
+    RisingEdge,
+    Timer,
+    with_timeout,
+)
 
 CLOCK_PERIOD_NS = 10
 STATE_NAMES = {0: "IDLE", 1: "ISSUE", 2: "DRAIN", 3: "COMBINE", 4: "UPDATE"}
@@ -103,7 +110,8 @@ class Tile:
             d.bus_addr.value = int(addr)
             await RisingEdge(d.clk)  # the address is sampled here
             await ReadOnly()
-            out.append(int(d.bus_rdata.value))
+            value = d.bus_rdata.value
+            out.append(int(value) if value.is_resolvable else None)  # never-written RAM reads X
             self.cov["read:" + self.region(int(addr))] += 1
             await RisingEdge(d.clk)
         return out
@@ -186,8 +194,7 @@ class Tile:
 @cocotb.test()
 async def run_job(dut):
     """Play the job's operations; write the records and coverage."""
-    with open(os.environ["UN0HW_RTL_JOB"]) as f:
-        job = json.load(f)
+    job = _load_json(os.environ["UN0HW_RTL_JOB"])
     tile = Tile(dut, job)
     cocotb.start_soon(Clock(dut.clk, CLOCK_PERIOD_NS, unit="ns").start())
     await tile.idle_inputs()
@@ -195,9 +202,9 @@ async def run_job(dut):
     dut.bus_wdata.value = 0
     dut.n_steps.value = 0
     await Timer(1, unit="ns")
-    monitor = cocotb.start_soon(tile.monitor_state()) if job.get("coverage", True) else None
     await tile.reset(2)
     await RisingEdge(dut.clk)
+    monitor = cocotb.start_soon(tile.monitor_state()) if job.get("coverage", True) else None
     records = []
     wall = []
     for op in job["ops"]:
@@ -211,8 +218,7 @@ async def run_job(dut):
             await tile.write(op["pairs"])
             records.append({"written": len(op["pairs"])})
         elif kind == "write_hex":
-            with open(op["path"]) as f:
-                words = [int(tok, 16) for line in f for tok in line.split("//", 1)[0].split()]
+            words = _read_hex(op["path"])
             await tile.write(enumerate(words))
             records.append({"written": len(words)})
         elif kind == "read":
@@ -225,7 +231,20 @@ async def run_job(dut):
     if monitor is not None:
         monitor.cancel()
     result = {"records": records, "coverage": dict(tile.cov), "op_wall_s": wall}
-    tmp = os.environ["UN0HW_RTL_RESULT"] + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(result, f)
-    os.replace(tmp, os.environ["UN0HW_RTL_RESULT"])
+    _write_json(os.environ["UN0HW_RTL_RESULT"], result)
+
+
+def _load_json(path: str) -> dict:
+    with open(path) as f:
+        return json.load(f)
+
+
+def _read_hex(path: str) -> list[int]:
+    with open(path) as f:
+        return [int(tok, 16) for line in f for tok in line.split("//", 1)[0].split()]
+
+
+def _write_json(path: str, value: dict) -> None:
+    with open(path + ".tmp", "w") as f:
+        json.dump(value, f)
+    os.replace(path + ".tmp", path)

@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import shutil
+import sys
 import time
 import uuid
 from dataclasses import dataclass
@@ -25,7 +26,7 @@ from oscsim.fixedpoint import TileFormat, TileProgram, bus_transactions
 RTL_DIR = Path(__file__).resolve().parent
 SOURCES = (RTL_DIR / "kuramoto_tile.v",)
 TOPLEVEL = "kuramoto_tile"
-DRIVER_MODULE = "hw.rtl.cocotb_driver"
+DRIVER_MODULE = "cocotb_driver"  # imported from RTL_DIR: the simulator need not load torch
 TIMESCALE = ("1ns", "1ps")
 INSTALL_HINT = "install Icarus Verilog (Debian/Ubuntu: apt-get install iverilog) and cocotb (pip install 'cocotb>=2.0')"
 
@@ -140,6 +141,9 @@ def run_job(tile: TileBuild, ops: list[dict], *, coverage: bool = True) -> dict:
     runner = get_runner("icarus")
     t0 = time.perf_counter()
     failure = None
+    # the runner hands this process's sys.path to the simulator as PYTHONPATH: put RTL_DIR
+    # on it for the call, so the driver is imported as a top-level module (no torch there)
+    sys.path.insert(0, str(RTL_DIR))
     try:
         xml = runner.test(
             test_module=DRIVER_MODULE,
@@ -148,7 +152,10 @@ def run_job(tile: TileBuild, ops: list[dict], *, coverage: bool = True) -> dict:
             build_dir=tile.build_dir,
             test_dir=run_dir,
             results_xml=str(run_dir / "results.xml"),
-            extra_env={"UN0HW_RTL_JOB": str(job_path), "UN0HW_RTL_RESULT": str(result_path)},
+            extra_env={
+                "UN0HW_RTL_JOB": str(job_path),
+                "UN0HW_RTL_RESULT": str(result_path),
+            },
             log_file=log,
             timescale=TIMESCALE,
         )
@@ -159,6 +166,8 @@ def run_job(tile: TileBuild, ops: list[dict], *, coverage: bool = True) -> dict:
             failure = "the cocotb driver failed"
     except (RuntimeError, SystemExit) as exc:
         failure = f"the simulation failed ({exc})"
+    finally:
+        sys.path.remove(str(RTL_DIR))
     wall = time.perf_counter() - t0
     if failure is not None or not result_path.exists():
         raise RtlError(f"{failure or 'no result written'}; log {log}: {_tail(log)}")
