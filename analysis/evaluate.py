@@ -23,6 +23,7 @@ from analysis.fid import FeatureStats, frechet_distance
 from analysis.precision_recall import precision_recall
 from models.data import ImageSet, digits
 from models.un0 import Un0
+from oscsim import NonIdeal, OscsimError
 
 
 def cache_dir() -> Path:
@@ -74,31 +75,65 @@ def reference_stats(data: ImageSet, ex: Extractor) -> tuple[FeatureStats, Tensor
     return stats, feats
 
 
+def batch_nonideal(nonideal: NonIdeal | None, index: int) -> NonIdeal | None:
+    """The hardware of batch `index`: the same chip, its own dynamic draws (a sample seed
+    derived from the spec's and the batch index, so no two batches share noise and a
+    sharded run draws what a single process draws)."""
+    if nonideal is None:
+        return None
+    return nonideal.replace(sample_seed=(nonideal.sample_seed * 1_000_003 + index) % 2**63)
+
+
 @torch.no_grad()
-def generate_features(model: Un0, ex: Extractor, *, per_class: int, seed: int, batch_size: int = 1000,
-                      steps: int | None = None, T: float | None = None,
-                      progress: bool = False) -> tuple[Tensor, Tensor | None]:
-    """Features of per_class samples of every class, and whether the extractor's
-    classifier names the requested class (None without a classifier)."""
+def generate_batch(model: Un0, ex: Extractor, labels: Tensor, theta0: Tensor, *, steps: int | None = None,
+                   T: float | None = None, nonideal: NonIdeal | None = None) -> tuple[Tensor, Tensor | None]:
+    """Features of one batch of samples, and the classifier's hits (or None)."""
+    f = _features(ex, model.generate(labels, theta0, steps=steps, T=T, nonideal=nonideal))
+    return f, (ex.classify(f).argmax(1) == labels if ex.classify is not None else None)
+
+
+def sample_plan(model: Un0, *, per_class: int, seed: int, batch_size: int) -> tuple[Tensor, Tensor, list[int]]:
+    """Labels (per_class of every class), seed phases, and the batch starts of a scoring run."""
     labels = torch.arange(model.config.num_classes).repeat_interleave(per_class)
     theta0 = model.sample_theta0(len(labels), generator=torch.Generator().manual_seed(seed))
+    return labels, theta0, list(range(0, len(labels), batch_size))
+
+
+@torch.no_grad()
+def generate_features(model: Un0, ex: Extractor, *, per_class: int, seed: int, batch_size: int = 1000,
+                      steps: int | None = None, T: float | None = None, nonideal: NonIdeal | None = None,
+                      progress: bool = False) -> tuple[Tensor, Tensor | None]:
+    """Features of per_class samples of every class, and whether the extractor's
+    classifier names the requested class (None without a classifier). With `nonideal`
+    every sample runs on that chip (batch i with `batch_nonideal(nonideal, i)`)."""
+    labels, theta0, starts = sample_plan(model, per_class=per_class, seed=seed, batch_size=batch_size)
     feats, hits = [], []
-    for i in tqdm(range(0, len(labels), batch_size), desc="generate", unit="batch", disable=not progress):
-        x = model.generate(labels[i:i + batch_size], theta0[i:i + batch_size], steps=steps, T=T)
-        f = _features(ex, x)
+    for index, i in enumerate(tqdm(starts, desc="generate", unit="batch", disable=not progress)):
+        f, hit = generate_batch(model, ex, labels[i:i + batch_size], theta0[i:i + batch_size], steps=steps, T=T,
+                                nonideal=batch_nonideal(nonideal, index))
         feats.append(f)
-        if ex.classify is not None:
-            hits.append(ex.classify(f).argmax(1) == labels[i:i + batch_size])
+        if hit is not None:
+            hits.append(hit)
     return torch.cat(feats), (torch.cat(hits) if hits else None)
 
 
 def score_model(model: Un0, ex: Extractor, reference: ImageSet, *, floor_set: ImageSet | None = None,
                 per_class: int = 100, seed: int = 0, steps: int | None = None, T: float | None = None,
-                progress: bool = False) -> Score:
+                nonideal: NonIdeal | None = None, progress: bool = False) -> Score:
     """FID etc. of `model` (classes × per_class samples) against `reference`;
-    `steps`/`T` integrate differently from the trained setting (e.g. stop early)."""
+    `steps`/`T` integrate differently from the trained setting (e.g. stop early);
+    `nonideal` runs the oscillators on imperfect hardware (one chip, `NonIdeal.chips` = 1)."""
+    if nonideal is not None and nonideal.chips != 1:
+        raise OscsimError(f"score_model scores one chip; got NonIdeal.chips = {nonideal.chips}")
+    feats, hits = generate_features(model, ex, per_class=per_class, seed=seed, steps=steps, T=T, nonideal=nonideal,
+                                    progress=progress)
+    return score_features(feats, hits, ex, reference, floor_set=floor_set, seed=seed)
+
+
+def score_features(feats: Tensor, hits: Tensor | None, ex: Extractor, reference: ImageSet, *,
+                   floor_set: ImageSet | None = None, seed: int = 0) -> Score:
+    """The scores of generated features against `reference` (what `score_model` reports)."""
     ref_stats, ref_feats = reference_stats(reference, ex)
-    feats, hits = generate_features(model, ex, per_class=per_class, seed=seed, steps=steps, T=T, progress=progress)
     # precision/recall compare equal-sized sets (k-NN radii depend on the count)
     n = min(len(feats), len(ref_feats))
     pick_fake = torch.randperm(len(feats), generator=torch.Generator().manual_seed(seed))[:n]
@@ -116,7 +151,7 @@ def score_model(model: Un0, ex: Extractor, reference: ImageSet, *, floor_set: Im
 
 
 def score_digits(model: Un0, *, per_class: int = 100, seed: int = 0, steps: int | None = None,
-                 T: float | None = None, progress: bool = False) -> Score:
+                 T: float | None = None, nonideal: NonIdeal | None = None, progress: bool = False) -> Score:
     """FID-digits against the digits test split, with the train-vs-test floor."""
     return score_model(model, digits_extractor(), digits("test"), floor_set=digits("train"), per_class=per_class,
-                       seed=seed, steps=steps, T=T, progress=progress)
+                       seed=seed, steps=steps, T=T, nonideal=nonideal, progress=progress)
