@@ -216,7 +216,7 @@ def simulate_tile(
         raise RtlError(f"steps must be an int in 1..65535, not {steps!r}")
     if not isinstance(theta0_codes, Tensor) or theta0_codes.is_floating_point() or theta0_codes.dtype == torch.bool:
         raise RtlError("theta0_codes must be an integer tensor of phase codes")
-    theta = theta0_codes.reshape(-1, fmt.cells) if theta0_codes.ndim == 1 else theta0_codes
+    theta = theta0_codes.unsqueeze(0) if theta0_codes.ndim == 1 else theta0_codes
     if theta.ndim != 2 or theta.shape[1] != fmt.cells:
         raise RtlError(f"theta0_codes must be (M,) or (B, M) with M={fmt.cells}, not {tuple(theta0_codes.shape)}")
     mask = (1 << fmt.phase_bits) - 1
