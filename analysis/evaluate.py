@@ -119,14 +119,14 @@ def generate_features(model: Un0, ex: Extractor, *, per_class: int, seed: int, b
 
 def score_model(model: Un0, ex: Extractor, reference: ImageSet, *, floor_set: ImageSet | None = None,
                 per_class: int = 100, seed: int = 0, steps: int | None = None, T: float | None = None,
-                nonideal: NonIdeal | None = None, progress: bool = False) -> Score:
+                nonideal: NonIdeal | None = None, batch_size: int = 1000, progress: bool = False) -> Score:
     """FID etc. of `model` (classes × per_class samples) against `reference`;
     `steps`/`T` integrate differently from the trained setting (e.g. stop early);
     `nonideal` runs the oscillators on imperfect hardware (one chip, `NonIdeal.chips` = 1)."""
     if nonideal is not None and nonideal.chips != 1:
         raise OscsimError(f"score_model scores one chip; got NonIdeal.chips = {nonideal.chips}")
     feats, hits = generate_features(model, ex, per_class=per_class, seed=seed, steps=steps, T=T, nonideal=nonideal,
-                                    progress=progress)
+                                    batch_size=batch_size, progress=progress)
     return score_features(feats, hits, ex, reference, floor_set=floor_set, seed=seed)
 
 

@@ -185,6 +185,25 @@ def load_spec(path: str | Path) -> SweepSpec:
     return SweepSpec(**kw)
 
 
+def load_nonideal(path: str | Path) -> NonIdeal:
+    """The [nonideal] table of a TOML file (a sweep spec or a file of its own)."""
+    src = str(path)
+    try:
+        data = tomllib.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise SweepError(f"{src}: no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SweepError(f"{src}: cannot read ({exc})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise SweepError(f"{src}: not valid TOML ({exc})") from None
+    if "nonideal" not in data:
+        raise SweepError(f"{src}: needs a [nonideal] table of NonIdeal fields")
+    try:
+        return NonIdeal.from_dict(data["nonideal"], source=f"{src} [nonideal]")
+    except OscsimError as exc:
+        raise SweepError(str(exc)) from None
+
+
 def _compile_fields() -> list[str]:
     from compiler import CompileOptions
 
