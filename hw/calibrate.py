@@ -335,6 +335,16 @@ def characterize_all(out_dir: str | Path, *, quick: bool = False, progress: bool
         cells.write_cir(text, deck_dir / name)
         paths.append(deck_dir / name)
 
+    # Loading: A with one coupler at code 0 (no path on, B's phase irrelevant) vs a lone cell;
+    # then the in-phase lock at full code, where like nodes carry no current, vs code 0.
+    f_code0 = kfits[0].f_a_pair_hz
+    load_rel = max(0.0, 1 - f_code0 / nominal.f0_hz)
+    bits_on = bin(kmax).count("1")
+    f_on = 0.5 * (lock_pos.f_a_hz + lock_pos.f_b_hz)
+    on_rel = max(0.0, (1 - f_on / f_code0) / bits_on)
+    raw["loading"] = {"f_lone_hz": nominal.f0_hz, "f_code0_hz": f_code0, "f_in_phase_full_code_hz": f_on,
+                      "coupler_load_f_rel": load_rel, "coupler_on_f_rel_per_bit": on_rel}
+
     version = run.ngspice_version()
     lk = raw["locking"]
     notes = (
@@ -354,10 +364,10 @@ def characterize_all(out_dir: str | Path, *, quick: bool = False, progress: bool
         f"{jit.floor_s:.3g} s subtracted in quadrature. Mismatch: {plan.mc_rings} rings / {plan.mc_pairs} pairs, "
         f"Pelgrom A_VT 5 mV um, A_beta 1 % um, resistor A_R 2 % um; pairs trimmed to the nominal detuning. "
         f"The coupler's switches load each ring node they touch (2(b-1) gates per coupler): with one "
-        f"coupler attached at code 0 a cell at {NOMINAL_VCTRL_V} V runs at {kfits[0].f_a_pair_hz / 1e6:.1f} MHz "
-        f"(lone: {nominal.f0_hz / 1e6:.1f} MHz) and its tuning slope is "
-        f"{kfits[0].fit.delta_omega_rad_s / kfits[0].delta_omega_free_rad_s:.2f} of a lone cell's; K_eff is "
-        f"measured with that load. "
+        f"coupler attached at code 0 a cell at {NOMINAL_VCTRL_V} V runs at {f_code0 / 1e6:.1f} MHz "
+        f"(lone: {nominal.f0_hz / 1e6:.1f} MHz), in-phase locked at code +{kmax} at {f_on / 1e6:.1f} MHz; its tuning "
+        f"slope is {kfits[0].fit.delta_omega_rad_s / kfits[0].delta_omega_free_rad_s:.2f} of a lone cell's. K_eff "
+        f"is measured with that load. "
         f"Every figure is for this project's level-1 model process, not a foundry PDK."
     )
     cal = Calibration(
@@ -369,7 +379,8 @@ def characterize_all(out_dir: str | Path, *, quick: bool = False, progress: bool
         bias_energy_per_cycle_j=nominal.bias_energy_per_cycle_j, coupler_bits=dac.bits,
         coupler_k_rad_s=tuple(table), coupler_energy_per_cycle_j=e_coupler, coupling_harmonics=harm,
         period_jitter_s=jit.net_s, sigma_f0_rel=sigma_f0, sigma_k_rel=sigma_k, ngspice_version=version,
-        netlist_sha256=_sha256_files(paths), notes=notes)
+        netlist_sha256=_sha256_files(paths), notes=notes, coupler_load_f_rel=load_rel,
+        coupler_on_f_rel_per_bit=on_rel)
     raw["seconds"] = time.monotonic() - t_start
     from hw.plots import write_plots
 

@@ -63,6 +63,12 @@ class Calibration:
     ngspice_version: str | None
     netlist_sha256: str | None  # hash of the .cir decks that produced the figures
     notes: str
+    # Loading by the couplers a cell is wired to (f0 above is a lone cell): each attached
+    # coupler lowers the cell's frequency by coupler_load_f_rel at code 0, and by a further
+    # coupler_on_f_rel_per_bit for every magnitude bit switched on in it (its switches'
+    # channel and far-side capacitance join the node). A compiler can pre-compensate ω.
+    coupler_load_f_rel: float = 0.0
+    coupler_on_f_rel_per_bit: float = 0.0
 
     def __post_init__(self) -> None:
         # Tuples from lists (JSON) so that frozen instances compare and hash by value.
@@ -77,7 +83,8 @@ class Calibration:
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
                 raise CalibrationError(f"{name} must be a finite number > 0, not {value!r}")
         for name in ("tuning_nonlinearity", "bias_energy_per_cycle_j", "coupler_energy_per_cycle_j",
-                     "period_jitter_s", "sigma_f0_rel", "sigma_k_rel"):
+                     "period_jitter_s", "sigma_f0_rel", "sigma_k_rel", "coupler_load_f_rel",
+                     "coupler_on_f_rel_per_bit"):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
                 raise CalibrationError(f"{name} must be a finite number >= 0, not {value!r}")
@@ -173,7 +180,7 @@ class Calibration:
         except jsonschema.ValidationError as exc:
             at = "/".join(map(str, exc.absolute_path)) or "top level"
             raise CalibrationError(f"{where}: invalid calibration at {at}: {exc.message}") from None
-        kwargs = {f.name: doc[f.name] for f in fields(cls)}
+        kwargs = {f.name: doc[f.name] for f in fields(cls) if f.name in doc}
         try:
             return cls(**kwargs)
         except CalibrationError as exc:
@@ -200,46 +207,39 @@ class Calibration:
         return DEFAULT
 
 
-# Sign + 3 magnitude bits. The coupler DAC of hw.spice.cells.CouplerDAC at the default
-# sizes is binary-weighted conductance, so K grows about linearly with the code.
-_DEFAULT_BITS = 4
-_DEFAULT_K_LSB_RAD_S = 2.5e7
-
+# The default is the full measured run of `un0hw cells characterize` (2026-11-25, ngspice 39,
+# docs/cells/calibration.json), rounded to 3 significant figures: the unmeasured fallback
+# for code that has no calibration file, not a measurement of its own.
 DEFAULT = Calibration(
     format_version=FORMAT_VERSION,
     source="default",
-    process="generic-180nm-level1 (hw.spice.process.GENERIC_180NM: VDD 1.8 V, |VTH| 0.45 V, tox 4 nm)",
+    process="generic-180nm-level1 (hw.spice.process: VDD 1.8 V, VTH 0.45 V, tox 4 nm)",
     vdd_v=1.8,
     f0_hz=379e6,
     f_min_hz=27.1e6,
     f_max_hz=818e6,
-    tuning_nonlinearity=0.10,
+    tuning_nonlinearity=0.111,
     cell_energy_per_cycle_j=0.200e-12,
     bias_energy_per_cycle_j=0.183e-12,
-    coupler_bits=_DEFAULT_BITS,
-    coupler_k_rad_s=tuple(c * _DEFAULT_K_LSB_RAD_S for c in range(2 ** (_DEFAULT_BITS - 1))),
-    coupler_energy_per_cycle_j=0.05e-12,
-    coupling_harmonics=(),
-    period_jitter_s=1.0e-12,
-    sigma_f0_rel=0.03,
-    sigma_k_rel=0.02,
+    coupler_bits=4,
+    coupler_k_rad_s=(0.0, 1.76e7, 3.47e7, 4.92e7, 6.66e7, 7.95e7, 9.32e7, 1.00e8),
+    coupler_energy_per_cycle_j=2.46e-14,
+    coupling_harmonics=(0.047, 0.027),
+    period_jitter_s=1.69e-12,
+    sigma_f0_rel=0.0202,
+    sigma_k_rel=0.0095,
     ngspice_version=None,
     netlist_sha256=None,
     notes=(
-        "Default, not a measurement of this file. "
-        "f0/f_min/f_max, tuning_nonlinearity, cell and bias energy: this project's first-slice "
-        "ngspice runs of the 5-stage current-starved ring (README 'Circuit-level cells': 379 MHz "
-        "at 1.0 V control, 27.1-818 MHz over 0.6-1.8 V, worst 10% deviation from a line, "
-        "0.200 pJ ring and 0.183 pJ bias per cycle at 1.0 V). "
-        "coupler_k_rad_s: estimate, K ~ 1e8 rad/s for a 100 kOhm like-node resistor from the "
-        "~6-cycle pull-in seen at 379 MHz (Adler: psi relaxes as exp(-2K t)), scaled linearly "
-        "in conductance to 3 magnitude bits (LSB 400 kOhm). "
-        "coupler_energy_per_cycle_j: estimate, the resistive DAC at full code (57 kOhm) "
-        "carrying ~VDD/2 rms for one period at f0. "
-        "period_jitter_s: order of magnitude for a 180 nm-class ring at a few hundred MHz "
-        "(~0.04% of the period; Hajimiri, Limotyrakis, Lee, IEEE JSSC 34(6) 1999). "
-        "sigma_f0_rel: Pelgrom A_VT ~ 5 mV um for 180 nm gives sigma(VTH) ~ 12 mV on the "
-        "0.5x0.36 um starving NMOS; f ~ (Vctrl - VTH)^2 gives 2*12/550 ~ 4% per device, "
-        "averaged in part over 5 stages: ~3%. sigma_k_rel: ~2% poly-resistor matching."
+        "Default: the figures of this project's full measured run, `un0hw cells characterize -o "
+        "docs/cells/calibration.json --plots docs/cells/run` (2026-11-25, ngspice 39, 2-core Xeon), rounded to "
+        "3 significant figures; see that file's notes and docs/cells/README-section.md for how each was "
+        "measured. 5-stage current-starved ring on the project's level-1 180 nm-class cards at Vctrl 1.0 V; "
+        "4-bit sign-magnitude resistor coupler DAC (r_lsb 1.4 MOhm), K_eff from Adler fits of drifting "
+        "pairs (mean of +code and -code); jitter from trnoise channel noise; mismatch from Pelgrom Monte "
+        "Carlo (A_VT 5 mV um, A_beta 1 % um, A_R 2 % um). Not a foundry PDK: absolute values would move by "
+        "tens of percent on a real process. For a calibration of your own cells, run the command above."
     ),
+    coupler_load_f_rel=0.202,
+    coupler_on_f_rel_per_bit=0.0487,
 )

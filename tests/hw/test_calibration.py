@@ -21,7 +21,21 @@ def test_default_is_valid_and_says_where_its_figures_come_from(cal):
     assert cal.source == "default" and cal.format_version == 1
     assert cal.f_min_hz < cal.f0_hz < cal.f_max_hz
     assert len(cal.coupler_k_rad_s) == 2 ** (cal.coupler_bits - 1)
-    assert "README" in cal.notes and "estimate" in cal.notes
+    assert "un0hw cells characterize" in cal.notes and "docs/cells/calibration.json" in cal.notes
+
+
+def test_default_agrees_with_the_measured_file_it_quotes():
+    # The default is the shipped measured run rounded to 3 significant figures.
+    from pathlib import Path
+
+    measured = Calibration.load(Path(__file__).parents[2] / "docs" / "cells" / "calibration.json")
+    default = Calibration.default()
+    assert measured.source == "measured"
+    for name in ("f0_hz", "f_min_hz", "f_max_hz", "cell_energy_per_cycle_j", "bias_energy_per_cycle_j",
+                 "coupler_energy_per_cycle_j", "period_jitter_s", "sigma_f0_rel", "sigma_k_rel",
+                 "tuning_nonlinearity", "coupler_load_f_rel", "coupler_on_f_rel_per_bit"):
+        assert getattr(default, name) == pytest.approx(getattr(measured, name), rel=5e-3), name
+    assert default.coupler_k_rad_s == pytest.approx(measured.coupler_k_rad_s, rel=5e-3)
 
 
 def test_save_load_round_trip_is_exact(cal, tmp_path):
