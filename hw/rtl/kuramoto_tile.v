@@ -137,24 +137,26 @@ module kuramoto_tile #(
     wire signed [ACC_BITS-1:0] a_cos_ext = {{(ACC_BITS - SINE_BITS) {a_cos[SINE_BITS-1]}}, a_cos};
 
     // ---------------------------------------------------------------- cells
+    // coupling word address -> (row, column); M is a constant, so this is a constant divider
+    wire [31:0] k_row = bus_addr / M;
+    /* verilator lint_off UNUSEDSIGNAL */  // a column is < M: its low CW bits
+    wire [31:0] k_col = bus_addr - k_row * M;
+    /* verilator lint_on UNUSEDSIGNAL */
+    wire [M*WEIGHT_BITS-1:0] k_read_flat;  // bus read-back: column k_col of every cell's bank
     wire [M*PHASE_BITS-1:0] inc_flat;  // each cell's phase increment of this step
-    wire [M*32-1:0] k_read_flat;  // bus read-back of the coupling bank the address hits
 
     genvar gi;
     generate
         for (gi = 0; gi < M; gi = gi + 1) begin : g_cell
-            localparam [31:0] ROW = gi * M;
+            localparam [31:0] ROW = gi;
             localparam [CW-1:0] SELF = gi;
 
-            // coupling bank: row gi of k (one RAM column per cell)
+            // coupling bank: row gi of k (one RAM per cell)
             reg signed [WEIGHT_BITS-1:0] kbank [0:M-1];
-            wire [31:0] k_off = bus_addr - ROW;
-            wire k_hit = k_off < M;
             always @(posedge clk) begin
-                if (bus_write && k_hit) kbank[k_off[CW-1:0]] <= bus_wdata[WEIGHT_BITS-1:0];
+                if (bus_write && hit_k && k_row == ROW) kbank[k_col[CW-1:0]] <= bus_wdata[WEIGHT_BITS-1:0];
             end
-            wire signed [WEIGHT_BITS-1:0] k_rd = kbank[k_off[CW-1:0]];
-            assign k_read_flat[gi*32 +: 32] = k_hit ? {{(32 - WEIGHT_BITS) {k_rd[WEIGHT_BITS-1]}}, k_rd} : 32'd0;
+            assign k_read_flat[gi*WEIGHT_BITS +: WEIGHT_BITS] = kbank[k_col[CW-1:0]];
 
             // multiply-accumulate over the sources
             wire signed [WEIGHT_BITS-1:0] k = kbank[a_j];
@@ -265,17 +267,13 @@ module kuramoto_tile #(
     end
 
     // ---------------------------------------------------------------- bus read-back
-    reg [31:0] k_rdata;
-    integer r;
-    always @(*) begin
-        k_rdata = 32'd0;
-        for (r = 0; r < M; r = r + 1) k_rdata = k_rdata | k_read_flat[r*32 +: 32];
-    end
+    wire [CW-1:0] k_row_index = k_row[CW-1:0];
+    wire signed [WEIGHT_BITS-1:0] k_rd = k_read_flat[k_row_index*WEIGHT_BITS +: WEIGHT_BITS];
     wire [PHASE_BITS-1:0] phase_rd = phase[off_phase[CW-1:0]];
     wire signed [OMEGA_BITS-1:0] omega_rd = omega_mem[off_omega[CW-1:0]];
     wire signed [SINE_BITS-1:0] lut_rd = lut[off_lut[LUT_BITS-1:0]];
     always @(posedge clk) begin
-        if (hit_k) bus_rdata <= k_rdata;
+        if (hit_k) bus_rdata <= {{(32 - WEIGHT_BITS) {k_rd[WEIGHT_BITS-1]}}, k_rd};
         else if (hit_omega) bus_rdata <= {{(32 - OMEGA_BITS) {omega_rd[OMEGA_BITS-1]}}, omega_rd};
         else if (hit_shift) bus_rdata <= {{(32 - SHIFT_BITS) {1'b0}}, shift_mem[off_shift[CW-1:0]]};
         else if (hit_lut) bus_rdata <= {{(32 - SINE_BITS) {lut_rd[SINE_BITS-1]}}, lut_rd};
