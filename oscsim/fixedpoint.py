@@ -452,6 +452,24 @@ class TileProgram:
         )
 
 
+def subsystem(params: KuramotoParams, cells: Tensor | list[int] | range) -> KuramotoParams:
+    """One tile's worth of a system: the main oscillators `cells` (indices into N, in that
+    order) with every conditioning oscillator. Couplings from main oscillators outside
+    `cells` are dropped: the tile is a closed system (the RTL has no inter-tile inputs)."""
+    if not isinstance(params, KuramotoParams):
+        raise OscsimError(f"params must be KuramotoParams, not {type(params).__name__}")
+    idx = torch.as_tensor(list(cells) if isinstance(cells, range) else cells, dtype=torch.int64)
+    if idx.ndim != 1 or idx.numel() == 0 or int(idx.min()) < 0 or int(idx.max()) >= params.n:
+        raise OscsimError(f"cells must be a non-empty list of main-oscillator indices in 0..{params.n - 1}")
+    if torch.unique(idx).numel() != idx.numel():
+        raise OscsimError("cells must not repeat an oscillator")
+    idx = idx.to(params.device)
+    return KuramotoParams(
+        K=params.K[idx][:, idx].contiguous(), omega=params.omega[idx].contiguous(),
+        drive=params.drive[:, idx].contiguous(), C=params.C, nu=params.nu,
+    )
+
+
 def _float_tensor(name: str, value: object, shape: tuple[int, ...]) -> Tensor:
     if not isinstance(value, Tensor) or not value.is_floating_point():
         got = value.dtype if isinstance(value, Tensor) else type(value).__name__

@@ -177,9 +177,10 @@ def test_row_scales_sit_on_the_power_of_two_grid_just_above_the_chosen_clip():
 
 def test_program_codes_are_checked():
     fmt = fp.TileFormat(n=2, weight_bits=4)
-    ok = dict(fmt=fmt, K=torch.zeros(2, 2, dtype=torch.int64), omega=torch.zeros(2, dtype=torch.int64),
-              drive=torch.zeros(1, 2, 0, dtype=torch.int64), C=torch.zeros(0, 0, dtype=torch.int64),
-              nu=torch.zeros(0, dtype=torch.int64), shift=torch.zeros(2, dtype=torch.int64))
+    i64 = torch.int64
+    ok = {"fmt": fmt, "K": torch.zeros(2, 2, dtype=i64), "omega": torch.zeros(2, dtype=i64),
+          "drive": torch.zeros(1, 2, 0, dtype=i64), "C": torch.zeros(0, 0, dtype=i64),
+          "nu": torch.zeros(0, dtype=i64), "shift": torch.zeros(2, dtype=i64)}
     fp.TileProgram(**ok)
     with pytest.raises(OscsimError, match=r"^TileProgram\.K codes must lie in \[-7, 7\]; got \[0, 8\]$"):
         fp.TileProgram(**{**ok, "K": torch.tensor([[0, 8], [0, 0]])})
@@ -284,6 +285,19 @@ def test_error_after_ten_steps_is_bounded_and_falls_with_the_bits():
         errors.append(err)
     assert errors == sorted(errors, reverse=True)
     assert errors[-1] < errors[0] / 20
+
+
+def test_subsystem_keeps_the_chosen_cells_and_every_conditioning_oscillator():
+    g = torch.Generator().manual_seed(8)
+    p = _system(6, 2, 3, g)
+    sub = fp.subsystem(p, [4, 1])
+    assert torch.equal(sub.K, torch.stack((p.K[4, [4, 1]], p.K[1, [4, 1]])))
+    assert torch.equal(sub.drive, p.drive[:, [4, 1]]) and torch.equal(sub.C, p.C)
+    assert torch.equal(sub.omega, p.omega[[4, 1]])
+    with pytest.raises(OscsimError, match=r"^cells must be a non-empty list of main-oscillator indices in 0\.\.5$"):
+        fp.subsystem(p, [6])
+    with pytest.raises(OscsimError, match=r"^cells must not repeat an oscillator$"):
+        fp.subsystem(p, [1, 1])
 
 
 def test_simulate_fixed_returns_unwrapped_radians_like_simulate():

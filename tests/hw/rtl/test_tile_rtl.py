@@ -12,7 +12,6 @@ import math
 import pytest
 import torch
 
-import oscsim
 from hw.rtl import run as rtl_run
 from oscsim import fixedpoint as fp
 from oscsim.quant import qmax
@@ -120,11 +119,7 @@ def _tile_of_trained_model(cells_main: int):
     model = models.load(models.checkpoint.SHIPPED)
     with torch.no_grad():
         p = model.params().to(torch.float64)
-    sub = oscsim.KuramotoParams(
-        K=p.K[:cells_main, :cells_main].contiguous(), omega=p.omega[:cells_main].contiguous(),
-        drive=p.drive[:, :cells_main].contiguous(), C=p.C, nu=p.nu,
-    )
-    return model, sub
+    return model, fp.subsystem(p, range(cells_main))
 
 
 def test_trained_model_tile_steps_exactly_as_the_golden_model(rtl_cache, tmp_path):
