@@ -105,6 +105,27 @@ class ArrayIR:
             K[links[:, 0], links[:, 1]] = self.tensors["K.link_codes"].to(dtype) * self.tensors["K.link_scales"].to(dtype)
         return K
 
+    def coupling_abs_stats(self) -> tuple[float, Tensor]:
+        """(max |K_ij|, Σ_j |K_ij| per oscillator) of the dequantised couplings, from the
+        codes directly (no N×N matrix: the compiler's mapping pass at N = 16384)."""
+        t, S, T = self.tensors, self.tile_size, len(self.doc["tiles"])
+        blocks, scales, at = t["K.blocks"], t["K.block_scales"], t["K.block_tiles"][:, 0].long()
+        kmax = 0.0
+        slot_rows = torch.zeros(T, S, dtype=torch.float64)
+        for k in range(0, len(blocks), 64):  # 64 crossbars at a time: no N×N float copy
+            mags = blocks[k:k + 64].abs().to(torch.float32) * scales[k:k + 64].abs()
+            kmax = max(kmax, float(mags.max()))
+            slot_rows.index_add_(0, at[k:k + 64], mags.sum(2, dtype=torch.float64))
+        rows = torch.zeros(self.n, dtype=torch.float64)
+        for a, members in enumerate(self.tiles):
+            rows[torch.tensor(members, dtype=torch.int64)] = slot_rows[a, : len(members)]
+        links = t["K.links"].long()
+        if links.numel():
+            v = t["K.link_codes"].abs().to(torch.float64) * t["K.link_scales"].abs().double()
+            rows.index_add_(0, links[:, 0], v)
+            kmax = max(kmax, float(v.max()))
+        return kmax, rows
+
     def to_params(self, *, dtype: torch.dtype = torch.float32, device: str | torch.device = "cpu") -> KuramotoParams:
         """The Kuramoto system this IR describes (exactly the dequantised codes)."""
         t = self.tensors

@@ -64,14 +64,14 @@ def block_weights(view: PrunedCouplings, tile_of: np.ndarray, tiles: int, *, pow
     """W[a, b] = Σ_{i∈a, j∈b} |K_ij|^power of the pruned K, by one-hot GEMMs over stripes."""
     n = view.n
     t = torch.as_tensor(tile_of, device=view.K.device)
-    onehot = torch.zeros(n, tiles, dtype=torch.float64, device=view.K.device)
+    onehot = torch.zeros(n, tiles, dtype=torch.float32, device=view.K.device)
     onehot[torch.arange(n), t] = 1.0
     W = torch.zeros(tiles, tiles, dtype=torch.float64, device=view.K.device)
-    for a, b in row_chunks(n, n):
-        rows = view.rows(a, b).abs().double()
+    for a, b in row_chunks(n, n):  # float32 GEMMs over a stripe, accumulated in float64
+        rows = view.rows(a, b).abs_()
         if power != 1:
-            rows = rows**power
-        W += onehot[a:b].T @ (rows @ onehot)
+            rows.pow_(power)
+        W += (onehot[a:b].T @ (rows @ onehot)).double()
     return W
 
 
@@ -92,7 +92,7 @@ def graph(view: PrunedCouplings, degree: int = 32) -> sp.csr_matrix:
         return sp.csr_matrix(A)
     rows, cols, vals = [], [], []
     for a, b in row_chunks(n, n):
-        block = view.rows(a, b).abs() + view.gather(torch.arange(n), torch.arange(a, b)).abs().T
+        block = view.rows(a, b).abs() + view.columns(a, b).abs().T
         block[torch.arange(b - a), torch.arange(a, b)] = 0.0
         v, j = torch.topk(block, min(degree, n - 1), dim=1)
         rows.append(np.repeat(np.arange(a, b), v.shape[1]))

@@ -21,6 +21,15 @@ from compiler.route import congestion, place, route, wirelength
 
 
 def _peak_rss_bytes() -> int:
+    """The process's peak resident memory: Linux's VmHWM (which a benchmark may reset
+    through /proc/self/clear_refs), else getrusage's maximum."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
@@ -88,17 +97,22 @@ def compile(  # noqa: A001 - the compiler's verb
         }
 
         def mapping() -> dict:
-            deq = ArrayIR(doc={"dynamics": {"n": params.n, "n_cond": params.n_cond, "num_classes": params.num_classes},
-                               "options": {"tile": options.tile},
-                               "tiles": [{"oscillators": list(t)} for t in part.tiles]},
-                          tensors={**k_tensors, **v_tensors}).to_params()
-            k_max = max(float(deq.K.abs().max()), float(deq.C.abs().max()) if deq.C.numel() else 0.0,
-                        float(deq.drive.abs().max()) if deq.drive.numel() else 0.0)
-            rows = deq.K.abs().sum(1) + (deq.drive.abs().sum(2).amax(0) if deq.drive.numel() else 0.0)
+            shell = ArrayIR(doc={"dynamics": {"n": params.n}, "options": {"tile": options.tile},
+                                 "tiles": [{"oscillators": list(t)} for t in part.tiles]}, tensors=k_tensors)
+            k_max, rows = shell.coupling_abs_stats()
+
+            def deq(name: str) -> torch.Tensor:
+                return v_tensors[f"{name}.codes"].float() * v_tensors[f"{name}.scale"]
+
+            drive, C = deq("drive").reshape(params.drive.shape), deq("C").reshape(params.C.shape)
+            if drive.numel():
+                rows = rows + drive.abs().sum(2).amax(0).double()
+                k_max = max(k_max, float(drive.abs().max()))
             row_max = float(rows.max())
-            if deq.C.numel():
-                row_max = max(row_max, float(deq.C.abs().sum(1).max()))
-            omega_max = max(float(deq.omega.abs().max()), float(deq.nu.abs().max()) if deq.nu.numel() else 0.0)
+            if C.numel():
+                row_max = max(row_max, float(C.abs().sum(1).max()))
+                k_max = max(k_max, float(C.abs().max()))
+            omega_max = max(float(deq("omega").abs().max()), float(deq("nu").abs().max()) if params.n_cond else 0.0)
             return physical_mapping(K_max=k_max, row_sum_max=row_max, omega_max=omega_max,
                                     T=cfg.integration_time, bits=options.k_bits, calibration=calibration,
                                     options=options)
@@ -106,7 +120,7 @@ def compile(  # noqa: A001 - the compiler's verb
         physical = run("map", mapping)
 
         blocks = k_tensors["K.blocks"]
-        active = int((blocks != 0).sum()) + int((k_tensors["K.link_codes"] != 0).sum())
+        active = int(torch.count_nonzero(blocks)) + int(torch.count_nonzero(k_tensors["K.link_codes"]))
         links = []
         for a, b in zip(*np.nonzero(np.triu(traffic, 1))):
             a, b = int(a), int(b)

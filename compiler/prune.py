@@ -46,6 +46,10 @@ class PrunedCouplings:
     def n(self) -> int:
         return self.K.shape[0]
 
+    @property
+    def keeps_all(self) -> bool:
+        return not bool((self.row_threshold > 0).any())
+
     def mask(self, values: Tensor, rows: Tensor) -> Tensor:
         """Kept-support mask of `values` (len(rows), M), a gather of K's rows `rows`."""
         return (values != 0) & (values.abs() >= self.row_threshold[rows].unsqueeze(1))
@@ -53,11 +57,22 @@ class PrunedCouplings:
     def rows(self, start: int, stop: int) -> Tensor:
         """K[start:stop] with the pruned entries set to zero (a new tensor)."""
         block = self.K[start:stop]
+        if self.keeps_all:
+            return block.clone()
         return torch.where(self.mask(block, torch.arange(start, stop, device=block.device)), block, 0.0)
+
+    def columns(self, start: int, stop: int) -> Tensor:
+        """The pruned K[:, start:stop] (a new tensor; no copy of the rest of K)."""
+        block = self.K[:, start:stop]
+        if self.keeps_all:
+            return block.clone()
+        return torch.where(self.mask(block, torch.arange(self.n, device=block.device)), block, 0.0)
 
     def gather(self, rows: Tensor, cols: Tensor) -> Tensor:
         """The pruned K[rows][:, cols] (a new tensor)."""
         block = self.K[rows][:, cols]
+        if self.keeps_all:
+            return block
         return torch.where(self.mask(block, rows), block, 0.0)
 
 
@@ -110,7 +125,7 @@ def prune(K: Tensor, options: CompileOptions) -> tuple[PrunedCouplings, PruneRep
     threshold = torch.zeros(n, dtype=K.dtype, device=K.device)
     total = 0
     for a, b in row_chunks(n, n):
-        total += int((K[a:b] != 0).sum())
+        total += int(torch.count_nonzero(K[a:b]))
     if method == "magnitude" and options.keep < 1.0:
         k = max(1, math.ceil(options.keep * total))
         threshold.fill_(kth_largest_abs(lambda: (K[a:b].flatten() for a, b in row_chunks(n, n)), k))
@@ -121,13 +136,15 @@ def prune(K: Tensor, options: CompileOptions) -> tuple[PrunedCouplings, PruneRep
             threshold[a:b] = torch.topk(K[a:b].abs(), options.topk, dim=1).values[:, -1]
         threshold.clamp_(min=torch.finfo(K.dtype).tiny)
     view = PrunedCouplings(K=K, row_threshold=threshold, method=method)
-    kept, mass, mass_kept = 0, 0.0, 0.0
-    for a, b in row_chunks(n, n):
-        block = K[a:b]
-        m = view.mask(block, torch.arange(a, b, device=K.device))
-        kept += int(m.sum())
-        mass += float(block.abs().sum(dtype=torch.float64))
-        mass_kept += float(torch.where(m, block.abs(), 0.0).sum(dtype=torch.float64))
+    kept, mass, mass_kept = total, 1.0, 1.0
+    if not view.keeps_all:
+        kept, mass, mass_kept = 0, 0.0, 0.0
+        for a, b in row_chunks(n, n):
+            block = K[a:b]
+            m = view.mask(block, torch.arange(a, b, device=K.device))
+            kept += int(torch.count_nonzero(m))
+            mass += float(block.abs().sum(dtype=torch.float64))
+            mass_kept += float(torch.where(m, block.abs(), 0.0).sum(dtype=torch.float64))
     report = PruneReport(
         method=method, kept_fraction=kept / total if total else 1.0,
         removed_mass=(mass - mass_kept) / mass if mass else 0.0, kept=kept, total=total,

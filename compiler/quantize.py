@@ -40,18 +40,18 @@ class _Acc:
         self.err2 = self.ref2 = self.max = 0.0
         self.clipped = self.count = 0
 
-    def add(self, x: Tensor, scale: Tensor, bits: int, codes: Tensor, mask: Tensor | None = None) -> None:
-        """Accumulate the error of `codes` (of x at `scale`) over `mask` (default all)."""
-        scale = torch.as_tensor(scale, dtype=torch.float64).expand(x.shape)
-        d = codes.double() * scale - x.double()
-        if mask is not None:
-            x, d, scale = x[mask], d[mask], scale[mask]
-        self.err2 += float((d * d).sum())
-        self.ref2 += float((x.double() ** 2).sum())
+    def add(self, x: Tensor, scale: Tensor, bits: int, codes: Tensor) -> None:
+        """Accumulate the error of `codes` (x quantised at `scale`) over x's nonzero
+        entries (a zero is an absent coupler: its code is 0 and adds no error)."""
+        scale = torch.as_tensor(scale, dtype=x.dtype)
+        d = codes.to(x.dtype) * scale - x
+        self.err2 += float(torch.linalg.vector_norm(d, dtype=torch.float64)) ** 2
+        self.ref2 += float(torch.linalg.vector_norm(x, dtype=torch.float64)) ** 2
         self.max = max(self.max, float(d.abs().max()) if d.numel() else 0.0)
         # beyond the clip range (x/s past ±q_max); 1-bit codes have no magnitude range
-        self.clipped += int((x.double().abs() > (qmax(bits) + 0.5) * scale).sum()) if bits > 1 else 0
-        self.count += x.numel()
+        if bits > 1:
+            self.clipped += int(torch.count_nonzero(x.abs() > (qmax(bits) + 0.5) * scale))
+        self.count += int(torch.count_nonzero(x))
 
     def stats(self) -> ErrorStats:
         return ErrorStats(rel_fro=(self.err2 / self.ref2) ** 0.5 if self.ref2 else 0.0, max_abs=self.max,
@@ -65,7 +65,7 @@ def tensor_scale(chunks, bits: int, options: CompileOptions, *, sample: Tensor) 
     if options.scale_method == "max":
         clip = max((float(v.abs().max()) for v in chunks() if v.numel()), default=0.0)
     elif options.scale_method == "percentile":
-        count = sum(int((v != 0).sum()) for v in chunks())
+        count = sum(int(torch.count_nonzero(v)) for v in chunks())
         clip = kth_largest_abs(chunks, max(1, int(round((1 - options.percentile / 100) * count))))
     else:
         return choose_scale(sample, bits, method="mse").reshape(())
@@ -138,17 +138,17 @@ def quantize_couplings(view: PrunedCouplings, part: Partition, routing: Routing,
                                                percentile=options.percentile).reshape(())
     codes = torch.zeros(len(blocks), S, S, dtype=torch.int8 if bits <= 8 else torch.int16)
     acc = _Acc()
-    position = {(int(a), int(b)): k for k, (a, b) in enumerate(blocks.tolist())}
-    for a in range(T):
-        st = kept_stripe(a)
-        for b in by_row[a].tolist():
-            k = position[(a, b)]
-            x = st[:, b, :]
-            if options.granularity == "tile":
-                block_scale[k] = choose_scale(x, bits, method=options.scale_method, percentile=options.percentile)
-            c = quantize(x, block_scale[k], bits, rounding=options.rounding, generator=generator)
-            codes[k] = c
-            acc.add(x, block_scale[k], bits, c, mask=x != 0)
+    for a in range(T):  # one stripe of crossbars per receiving tile, all its blocks at once
+        ks = torch.nonzero(blocks[:, 0] == a).flatten()
+        if not ks.numel():
+            continue
+        x = kept_stripe(a).permute(1, 0, 2)[by_row[a]]  # (blocks of row a, S, S)
+        if options.granularity == "tile":
+            block_scale[ks] = choose_scale(x, bits, method=options.scale_method, dim=(1, 2),
+                                           percentile=options.percentile)
+        c = quantize(x, block_scale[ks], bits, rounding=options.rounding, generator=generator)
+        codes[ks] = c
+        acc.add(x, block_scale[ks], bits, c)
     link_codes = torch.zeros(0, dtype=codes.dtype)
     if links.numel():
         link_codes = quantize(link_val, link_scale, bits, rounding=options.rounding, generator=generator)

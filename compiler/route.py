@@ -115,7 +115,7 @@ def _select_links(view: PrunedCouplings, part: Partition, options: CompileOption
     for a in range(T):
         st = stripe(view, part, S, a, padded).permute(1, 0, 2).reshape(T, S * S).abs()  # (b, r·S + c)
         st[a] = 0.0
-        nonzero_off += int((st > 0).sum())
+        nonzero_off += int(torch.count_nonzero(st))
         if take:
             v, p = torch.topk(st, take, dim=1)
             cand_val[a, :, :take], cand_pos[a, :, :take] = v.cpu(), p.cpu()

@@ -85,8 +85,12 @@ class KuramotoParams:
         ``omega``/``nu`` may carry the release's leading singleton axis (1, N). Autograd
         flows through (training builds its params this way every step).
         """
-        K_eff = (K - torch.diag_embed(torch.diagonal(K))) * k_scale
-        C_eff = (C - torch.diag_embed(torch.diagonal(C))) * c_scale
+        # scale into a fresh tensor, then zero its diagonal in place: one N×N allocation
+        # (not three), and the same off-diagonal values as (K − diag K)·s
+        K_eff = K * k_scale
+        K_eff.diagonal().zero_()
+        C_eff = C * c_scale
+        C_eff.diagonal().zero_()
         return cls(
             K=K_eff,
             omega=omega.reshape(-1),

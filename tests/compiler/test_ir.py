@@ -135,3 +135,11 @@ def test_quantised_compile_matches_oscsim_quantiser(shipped) -> None:
     K = shipped.params().K.detach()
     scale = K.abs().max() / 31
     assert torch.allclose(ir.to_params().K, fake_quantize(K, scale, 6), atol=1e-7)
+
+
+def test_coupling_stats_from_codes_match_the_matrix(shipped) -> None:
+    ir = compiler.compile(shipped, CompileOptions(bits=7, tile=96, target="sparse-routed", links=30))
+    kmax, rows = ir.coupling_abs_stats()
+    K = ir.to_params(dtype=torch.float64).K
+    assert kmax == pytest.approx(float(K.abs().max()), rel=1e-6)
+    assert torch.allclose(rows, K.abs().sum(1), rtol=1e-6)
