@@ -75,7 +75,7 @@ def main() -> int:
     print(f"  f0 {cal.f0_hz / 1e6:.1f} MHz, range {cal.f_min_hz / 1e6:.1f}-{cal.f_max_hz / 1e6:.1f} MHz, "
           f"nonlinearity {cal.tuning_nonlinearity:.1%}")
     print("  K_eff per code (rad/s): " + ", ".join(f"{k:.3g}" for k in cal.coupler_k_rad_s))
-    print(f"  harmonics |a_k|/|a_1|, k=2,3: " + ", ".join(f"{h:.3f}" for h in cal.coupling_harmonics))
+    print("  harmonics |a_k|/|a_1|, k=2,3: " + ", ".join(f"{h:.3f}" for h in cal.coupling_harmonics))
     print(f"  J/cycle: cell {cal.cell_energy_per_cycle_j:.3g}, bias {cal.bias_energy_per_cycle_j:.3g}, "
           f"coupler (full code) {cal.coupler_energy_per_cycle_j:.3g}")
     print(f"  period jitter {cal.period_jitter_s * 1e12:.3g} ps -> {cal.phase_noise_rad_per_sqrt_s:.3g} rad/sqrt(s); "

@@ -339,7 +339,7 @@ def characterize_all(out_dir: str | Path, *, quick: bool = False, progress: bool
     # then the in-phase lock at full code, where like nodes carry no current, vs code 0.
     f_code0 = kfits[0].f_a_pair_hz
     load_rel = max(0.0, 1 - f_code0 / nominal.f0_hz)
-    bits_on = bin(kmax).count("1")
+    bits_on = kmax.bit_count()
     f_on = 0.5 * (lock_pos.f_a_hz + lock_pos.f_b_hz)
     on_rel = max(0.0, (1 - f_on / f_code0) / bits_on)
     raw["loading"] = {"f_lone_hz": nominal.f0_hz, "f_code0_hz": f_code0, "f_in_phase_full_code_hz": f_on,

@@ -34,7 +34,7 @@ def cmd_cells_characterize(args: argparse.Namespace) -> int:
     print(f"wrote {args.output} (measured, ngspice {cal.ngspice_version})")
     print(f"  f0 {cal.f0_hz / 1e6:.1f} MHz, tuning {cal.f_min_hz / 1e6:.1f}-{cal.f_max_hz / 1e6:.1f} MHz, "
           f"nonlinearity {cal.tuning_nonlinearity:.1%}")
-    print(f"  K_eff per code (rad/s): " + ", ".join(f"{x:.3g}" for x in k))
+    print("  K_eff per code (rad/s): " + ", ".join(f"{x:.3g}" for x in k))
     print(f"  energy per cycle: cell {cal.cell_energy_per_cycle_j:.3g} J, bias {cal.bias_energy_per_cycle_j:.3g} J, "
           f"coupler at full code {cal.coupler_energy_per_cycle_j:.3g} J")
     print(f"  period jitter {cal.period_jitter_s:.3g} s ({cal.phase_noise_rad_per_sqrt_s:.3g} rad/sqrt(s)), "

@@ -1,7 +1,8 @@
 """SPICE cells of the oscillator array, built with PySpice and run in ngspice.
 
 - `hw.spice.process`: the model process (MOSFET cards, VDD): every process assumption.
-- `hw.spice.cells`: the current-starved ring oscillator, the resistive coupler, test
+- `hw.spice.cells`: the current-starved ring oscillator, the resistive coupler, the coupler DAC
+  (sign + binary-weighted resistor magnitude behind transmission gates), test
   benches and `.cir` decks (imports PySpice).
 - `hw.spice.run`: runs a deck in libngspice with a wall-clock limit; `SpiceError`.
 

@@ -8,7 +8,13 @@ import time
 import numpy as np
 import pytest
 
-from hw.characterize import CharacterizeError, fit_adler, period_jitter_s, phase_dynamics, ring_phase
+from hw.characterize import (
+    CharacterizeError,
+    fit_adler,
+    period_jitter_s,
+    phase_dynamics,
+    ring_phase,
+)
 
 F0_HZ = 379e6
 K_RAD_S = 4e7
@@ -81,7 +87,7 @@ def test_period_jitter_of_gaussian_periods():
 def test_a_hanging_monte_carlo_worker_is_stopped_at_its_limit(monkeypatch):
     from tqdm import tqdm
 
-    import hw.calibrate as calibrate
+    from hw import calibrate
     from hw.spice.run import SpiceTimeout
 
     monkeypatch.setattr(calibrate, "MC_TIMEOUT_S", 2.0)

@@ -143,3 +143,30 @@ def test_dac_settings_are_checked():
     assert dac.enable_levels() == {"ep0": False, "ep1": False, "ep2": False, "en0": True, "en1": False, "en2": True}
     assert dac.path_conductance_s(5) == pytest.approx(5 / dac.r_lsb_ohm)
     assert "Rp0a m_p0a k_p0a" in str(dac.subcircuit())
+
+
+def test_dac_pair_deck_runs_in_batch_ngspice(osc, tmp_path):
+    # The .cir a circuit designer gets: the two rings, the DAC subcircuit and its code tie-offs.
+    import re
+    import subprocess
+
+    from hw.characterize import measure_pair
+    from hw.spice.cells import CouplerDAC, deck, pair_bench, pair_kick, period_measure_lines, write_cir
+
+    locked = measure_pair(osc, CouplerDAC(code=7), vctrl_a_v=VCTRL_V, b_offset_stages=1)
+    period_s = 1 / locked.f_a_hz
+    text = deck(pair_bench(osc, CouplerDAC(code=7), vctrl_a_v=VCTRL_V, vctrl_b_v=VCTRL_V), step_s=period_s / 100,
+                stop_s=30 * period_s, ic=pair_kick(osc, b_offset_stages=1),
+                extra_lines=period_measure_lines("a0", osc.process.vdd_v / 2, first_rise=20))
+    path = tmp_path / "pair.cir"
+    write_cir(text, path)
+    assert ".subckt un0_cdac4 " in text and "Xc_ab a0 a1 b0 b1 vddc 0 vddc vddc vddc 0 0 0 un0_cdac4" in text
+    exe = run.ngspice_executable()
+    if exe is None:
+        pytest.skip("the ngspice command-line program is not on PATH (only the shared library is)")
+    done = subprocess.run([exe, "-b", str(path)], capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    found = re.search(r"^tper_s\s*=\s*([-+0-9.eE]+)", done.stdout, re.MULTILINE)
+    assert found, done.stdout[-2000:]
+    # the locked pair's common frequency, through batch ngspice and through the shared library
+    assert 1 / float(found.group(1)) == pytest.approx(locked.f_a_hz, rel=0.01)
