@@ -28,9 +28,11 @@ from models.data import ImageSet
 from models.drifting import TEMPERATURES, Encoder, drifting_loss
 from models.errors import ConfigError
 from models.un0 import Un0
-from oscsim import atomic_path
+from oscsim import NonIdeal, atomic_path
 
 STATE_FILE = "train-state.pt"
+#: chip numbers of hardware-aware training start here (evaluation chips are 0, 1, …)
+TRAIN_CHIPS_FROM = 1_000_000
 
 
 class TrainError(ValueError):
@@ -58,6 +60,9 @@ class TrainOptions:
     freeze_dynamics: bool = False
     temperatures: tuple[float, ...] = TEMPERATURES
     feature_weights: tuple[float, ...] = ()
+    #: hardware-aware training: every step's forward pass runs on a fresh chip of this
+    #: hardware (chip TRAIN_CHIPS_FROM + step, sample seed = step; quantisation straight-through)
+    nonideal: NonIdeal | None = None
 
     def __post_init__(self) -> None:
         for name in ("steps", "classes_per_step", "fake_per_class", "real_per_class", "checkpoint_every", "log_every"):
@@ -66,6 +71,8 @@ class TrainOptions:
                 raise ConfigError(f"TrainOptions.{name} must be an int >= 1, not {value!r}")
         if self.fake_per_class < 2:
             raise ConfigError("TrainOptions.fake_per_class must be >= 2 (negatives are batch-mates)")
+        if self.nonideal is not None and not isinstance(self.nonideal, NonIdeal):
+            raise ConfigError(f"TrainOptions.nonideal must be an oscsim.NonIdeal or None, not {type(self.nonideal).__name__}")
         if not self.lr > 0 or not 0 <= self.ema_decay < 1:
             raise ConfigError(f"TrainOptions: lr must be > 0 and ema_decay in [0, 1); got {self.lr}, {self.ema_decay}")
 
@@ -173,7 +180,10 @@ class Trainer:
                               for c in classes.tolist()])
         with torch.no_grad():
             real = self._features(self.data.images[real_idx])
-        images = self.model(torch.where(dropped, -1, labels), theta0)
+        hardware = None
+        if o.nonideal is not None:
+            hardware = o.nonideal.replace(chips=1, chip_seed=TRAIN_CHIPS_FROM + self.step, sample_seed=self.step)
+        images = self.model(torch.where(dropped, -1, labels), theta0, nonideal=hardware)
         fake = self._features(images)
         weights = o.feature_weights or None
         loss, stats = drifting_loss(fake, real, labels, self.data.labels[real_idx], weights=weights,
