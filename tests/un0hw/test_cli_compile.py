@@ -30,6 +30,10 @@ def test_compile_inspect_simulate_sample(capsys, tmp_path) -> None:
     assert rc == 0 and "20 seeds" in text
     rc, text, _ = run(capsys, "sample", str(out), "-n", "2", "-o", str(tmp_path / "grid.png"))
     assert rc == 0 and (tmp_path / "grid.png").is_file()
+    rc, text, _ = run(capsys, "emit", str(out), "--rtl-tile", "1", "--label", "3", "-o", str(tmp_path / "rtl"))
+    assert rc == 0 and (tmp_path / "rtl" / "tile1.memh").is_file() and "136 cells" in text
+    rc, _, err = run(capsys, "emit", str(out), "--rtl-tile", "9", "-o", str(tmp_path / "rtl"))
+    assert rc == 2 and "tiles 0..3" in err
 
 
 @pytest.mark.parametrize("args, message", [
