@@ -367,6 +367,14 @@ def simulate_nonideal(params: KuramotoParams, theta0: Tensor, labels: Tensor | N
     if not nonideal.dynamic and nonideal.chips == 1:
         chip = nonideal.chip_params(params) if nonideal.static else params
         res = ideal_simulate(chip, theta0, labels, steps=steps, T=T, method=method, record=record)
+    elif (method == "euler" and nonideal.chips == 1 and nonideal.coupling_read_noise == 0
+          and not torch.is_grad_enabled()):
+        # one chip, phase noise only: the ideal no-grad Euler path with the Wiener term
+        from oscsim.simulate import _euler_no_grad
+
+        chip = nonideal.chip_params(params) if nonideal.static else params
+        res = _euler_no_grad(chip, theta0, labels, steps=steps, T=T, record=record,
+                             phase_noise=(nonideal.phase_noise_rad_per_sqrt_t, generator))
     elif method != "euler":
         raise OscsimError(f"with phase or read noise, or several chips, the integrator is Euler–Maruyama: "
                           f"method must be 'euler', not {method!r}")

@@ -187,7 +187,8 @@ def _drive_by_class(device: torch.device) -> bool:
 
 
 def _euler_no_grad(
-    params: KuramotoParams, theta0: Tensor, labels: Tensor | None, *, steps: int, T: float, record: bool
+    params: KuramotoParams, theta0: Tensor, labels: Tensor | None, *, steps: int, T: float, record: bool,
+    phase_noise: tuple[float, torch.Generator] | None = None,
 ) -> SimResult:
     r"""Euler without autograd: the arithmetic of `velocity` and `rk_step`, rearranged.
 
@@ -206,6 +207,9 @@ def _euler_no_grad(
       streamed from memory every step (~10% of the coupling GEMM at N = 1024). On a GPU
       that batched product is one kernel instead of one per class, and is used there.
     - v = ω + cos θ · W_sin − sin θ · W_cos in place over W_sin, then θ += h·v.
+    - `phase_noise` (σ, generator): Euler–Maruyama, θ += σ√h ξ after each step (the
+      `oscsim.nonideal` draws: all conditioning increments first, then the main ones step
+      by step, each in the caller's sample order).
     """
     batch, n, n_c = theta0.shape[0], params.n, params.n_cond
     h = T / steps
@@ -220,6 +224,13 @@ def _euler_no_grad(
     elif labels is not None:
         _checked_labels(params, labels, batch)
 
+    noise_scale, generator = (phase_noise[0] * math.sqrt(h), phase_noise[1]) if phase_noise else (0.0, None)
+
+    def draws(*shape: int) -> Tensor:  # in the caller's order, then the batch's
+        x = torch.randn(shape, generator=generator, dtype=theta0.dtype, device=theta0.device)
+        return x if order is None else x.index_select(-2, order)
+
+    phi_noise = draws(steps, batch, n_c) if noise_scale > 0 and n_c else None
     # the conditioning block alone, as `velocity` integrates it; sin φ, cos φ at each step
     phi = theta0[:, n:]
     phi_frames = [phi]
@@ -228,6 +239,8 @@ def _euler_no_grad(
         sin_phi = torch.sin(phi, out=phi_sincos[s, :, 0])
         cos_phi = torch.cos(phi, out=phi_sincos[s, :, 1])
         phi = phi + h * (params.nu + _coupling_sincos(sin_phi, cos_phi, params.C))
+        if phi_noise is not None:
+            phi = phi + noise_scale * phi_noise[s]
         phi_frames.append(phi)
 
     theta = theta0[:, :n].clone(memory_format=torch.contiguous_format)
@@ -251,6 +264,8 @@ def _euler_no_grad(
             weighted.baddbmm_(phi_sincos[s], drive_t)
         velocity_main = torch.addcmul(params.omega, cos, w_sin, out=w_sin).addcmul_(sin, w_cos, value=-1.0)
         theta.add_(velocity_main, alpha=h)
+        if noise_scale > 0:
+            theta.add_(draws(batch, n), alpha=noise_scale)
         if theta_frames is not None:
             theta_frames.append(theta.clone())
 
