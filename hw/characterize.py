@@ -540,3 +540,106 @@ def characterize_all(out_dir, *, quick: bool = False, progress: bool = True, **k
     from hw.calibrate import characterize_all as _run
 
     return _run(out_dir, quick=quick, progress=progress, **kwargs)
+
+
+@dataclass(frozen=True)
+class RingSnapshot:
+    """One steady cycle of a free-running ring, to start cells at chosen phases.
+
+    θ = 0 is stage 0's rising crossing of VDD/2 (as in `ring_phase`); `stage_v[k][m]` is
+    stage k's voltage at θ = 2π m / M. `ic(prefix, θ)` gives the `.ic` node voltages that
+    put a cell with outputs `{prefix}0..` at phase θ.
+    """
+
+    vctrl_v: float
+    period_s: float
+    stage_v: np.ndarray  # (N, M)
+
+    def ic(self, prefix: str, theta_rad: float) -> dict[str, float]:
+        n, m = self.stage_v.shape
+        x = (theta_rad / (2 * np.pi)) % 1.0 * m
+        grid = np.arange(m + 1)
+        return {f"{prefix}{k}": float(np.interp(x, grid, np.append(self.stage_v[k], self.stage_v[k][0])))
+                for k in range(n)}
+
+
+def ring_snapshot(osc: RingOscillator, *, vctrl_v: float, samples: int = 256, timeout_s: float = 30.0) -> RingSnapshot:
+    """Record the last whole cycle of a lone ring at `vctrl_v` (after 6 cycles of start-up)."""
+    from hw.spice import cells, run
+
+    period_s = 1 / measure_ring(osc, vctrl_v=vctrl_v, timeout_s=timeout_s).f0_hz
+    stop_s = 10 * period_s
+    text = cells.deck(cells.ring_bench(osc, vctrl_v=vctrl_v), step_s=period_s / 400, stop_s=stop_s,
+                      ic=cells.ring_kick(osc))
+    tr = run.transient(text, stop_s=stop_s, timeout_s=timeout_s)
+    edges = rising_crossings(tr.time_s, tr.v("o0"), level=osc.process.vdd_v / 2)
+    if edges.size < 3:
+        raise CharacterizeError(f"ring at vctrl={vctrl_v:g} V gave {edges.size} cycles in {stop_s:.3g} s")
+    t0, t1 = edges[-2], edges[-1]
+    at = t0 + (t1 - t0) * np.arange(samples) / samples
+    stage_v = np.stack([np.interp(at, tr.time_s, tr.v(f"o{k}")) for k in range(osc.n_stages)])
+    return RingSnapshot(vctrl_v=float(vctrl_v), period_s=float(t1 - t0), stage_v=stage_v)
+
+
+@dataclass(frozen=True)
+class ArrayTrim:
+    """Control voltages that bring every cell of an array to its target frequency, measured
+    with the couplers loading the cells but not coupling them (`CouplerDAC.open_resistors`).
+
+    vctrl_v: the trimmed controls; f_hz: each cell's loaded free-running frequency at them;
+    error_rel: max |f − target| / target after the last iteration; iterations: runs used.
+    """
+
+    vctrl_v: tuple[float, ...]
+    f_hz: tuple[float, ...]
+    error_rel: float
+    iterations: int
+
+
+def trim_array(osc: RingOscillator, *, couplings: dict[tuple[int, int], int], target_f_hz: Sequence[float],
+               kvco_hz_per_v: float, vctrl_v: Sequence[float] | None = None, dac: CouplerDAC | None = None,
+               tol_rel: float = 2e-3, max_iterations: int = 6, cycles: int = 12,
+               timeout_s: float = 120.0) -> ArrayTrim:
+    """Trim each cell's control so its loaded frequency meets its target.
+
+    A coupler's switches load the ring nodes they touch (tens of % of f0 per coupler, more
+    with more bits on), so a cell's frequency in an array depends on its couplers. Each
+    iteration runs the array with the resistors open (load kept, coupling removed), reads
+    every cell's frequency from its stage-0 rising edges, and moves V_ctrl,i by
+    (target_i − f_i) / slope_i: first the lone-cell k_VCO scaled by f_i / f_target (loading
+    scales the tuning slope with the frequency), then the secant of each cell's last two runs.
+    """
+    from hw.spice import cells, run
+    from hw.spice.cells import CouplerDAC as _DAC
+
+    dac = dac or _DAC(n_stages=osc.n_stages)
+    open_dac = type(dac)(**{**{f: getattr(dac, f) for f in dac.__dataclass_fields__}, "open_resistors": True})
+    targets = np.asarray(target_f_hz, dtype=np.float64)
+    v = np.full(targets.size, 1.0) if vctrl_v is None else np.asarray(vctrl_v, dtype=np.float64).copy()
+    period_s = 1 / targets.min()
+    level = osc.process.vdd_v / 2
+    f = np.zeros_like(targets)
+    err = np.inf
+    v_prev = f_prev = None
+    for it in range(1, max_iterations + 1):
+        stop_s = (cycles + 4) * period_s * 1.6  # loaded cells run slower than the target at first
+        bench = cells.array_bench(osc, vctrl_v=v.tolist(), couplings=couplings, dac=open_dac)
+        ic = {}
+        for i in range(targets.size):
+            ic.update({f"n{i}_0": 0.0, f"n{i}_1": osc.process.vdd_v})
+        tr = run.transient(cells.deck(bench, step_s=period_s / 100, stop_s=stop_s, ic=ic), stop_s=stop_s,
+                           timeout_s=timeout_s)
+        for i in range(targets.size):
+            f[i] = frequency_hz(tr.time_s, tr.v(f"n{i}_0"), level=level, skip_cycles=3)
+        err = float(np.max(np.abs(f - targets) / targets))
+        if err < tol_rel:
+            break
+        slope = kvco_hz_per_v * f / targets
+        if v_prev is not None:  # secant per cell once two runs exist
+            dv = v - v_prev
+            ok = np.abs(dv) > 1e-6
+            slope = np.where(ok, (f - f_prev) / np.where(ok, dv, 1.0), slope)
+            slope = np.where(slope > 0, slope, kvco_hz_per_v * f / targets)
+        v_prev, f_prev = v.copy(), f.copy()
+        v = v + (targets - f) / slope
+    return ArrayTrim(vctrl_v=tuple(v.tolist()), f_hz=tuple(f.tolist()), error_rel=err, iterations=it)

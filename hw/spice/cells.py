@@ -132,7 +132,8 @@ class RingOscillator:
                 "source_perimeter": perim}
 
 
-def _add_models(circuit: Circuit, process: Process) -> None:
+def add_models(circuit: Circuit, process: Process) -> None:
+    """Add the process's two MOSFET cards to a circuit (every bench needs them)."""
     card: MosModel
     for card in (process.nmos, process.pmos):
         circuit.model(card.name, card.polarity, **card.spice_params())
@@ -145,7 +146,7 @@ def ring_bench(osc: RingOscillator, *, vctrl_v: float, cards: dict[str, MosModel
     `cards`: per-device model cards (Monte Carlo mismatch, see `RingOscillator.subcircuit`).
     """
     c = Circuit(f"{osc.subckt_name} tuning bench vctrl={vctrl_v:g}V")
-    _add_models(c, osc.process)
+    add_models(c, osc.process)
     for card in (cards or {}).values():
         c.model(card.name, card.polarity, **card.spice_params())
     c.subcircuit(osc.subcircuit(cards=cards))
@@ -282,6 +283,10 @@ class CouplerDAC:
     process: Process = field(default=GENERIC_180NM)
     # Relative error of each resistor, by branch name (`branch_names`), for Monte Carlo.
     r_errors: tuple[tuple[str, float], ...] = ()
+    # Measurement mode: every resistor x 1e9 (open), the switches still set by the code, so
+    # a cell keeps exactly the load its couplers put on it but is not coupled: the bench in
+    # which `hw.characterize.trim_array` measures each cell's loaded free-running frequency.
+    open_resistors: bool = False
 
     def __post_init__(self) -> None:
         if not (isinstance(self.bits, int) and 2 <= self.bits <= 10):
@@ -350,6 +355,8 @@ class CouplerDAC:
             # node touches 2 (b-1) switches whatever the code, so both cells carry one load.
             m1, m2 = f"m_{name}", f"k_{name}"
             r = self.branch_resistance_ohm(bit, sign) * (1 + errors.get(name, 0.0))
+            if self.open_resistors:
+                r *= 1e9
             self._switch(sub, f"{name}s", src, m1, line)
             sub.R(name, m1, m2, r)
             self._switch(sub, f"{name}d", m2, dst, line)
@@ -400,7 +407,7 @@ def pair_bench(osc: RingOscillator, coupler: Coupler, *, vctrl_a_v: float, vctrl
     """
     describe = coupler.describe() if hasattr(coupler, "describe") else repr(coupler)
     c = Circuit(f"{osc.subckt_name} pair, {describe}")
-    _add_models(c, osc.process)
+    add_models(c, osc.process)
     names = {}
     for cell, spec in zip("ab", cells or ((None, {}), (None, {}))):
         name, cards = spec
@@ -416,6 +423,32 @@ def pair_bench(osc: RingOscillator, coupler: Coupler, *, vctrl_a_v: float, vctrl
     c.V("ddb", "vddb", c.gnd, osc.process.vdd_v)
     c.V("ddc", "vddc", c.gnd, osc.process.vdd_v)
     coupler.add_to(c, a="a", b="b")
+    return c
+
+
+def array_bench(osc: RingOscillator, *, vctrl_v: list[float] | tuple[float, ...],
+                couplings: dict[tuple[int, int], int], dac: CouplerDAC | None = None) -> Circuit:
+    """N rings, each with its own control voltage, and a coupler DAC per listed pair.
+
+    Cell i's outputs are `n{i}_0..n{i}_{N-1}`; `couplings[(i, j)] = code` puts one DAC at
+    that signed code between cells i and j. A resistor is reciprocal, so one DAC gives
+    K_ij = K_ji: an asymmetric K needs its symmetric part here. Supplies as in `pair_bench`.
+    """
+    dac = dac or CouplerDAC(n_stages=osc.n_stages)
+    n = len(vctrl_v)
+    c = Circuit(f"{osc.subckt_name} array of {n} cells, {len(couplings)} couplers ({dac.bits}-bit DAC)")
+    add_models(c, osc.process)
+    c.subcircuit(osc.subcircuit())
+    for i, ctrl in enumerate(vctrl_v):
+        c.X(f"n{i}", osc.subckt_name, f"ctrl{i}", "vdd", "vddb", c.gnd, *[f"n{i}_{k}" for k in range(osc.n_stages)])
+        c.V(f"ctrl{i}", f"ctrl{i}", c.gnd, float(ctrl))
+    c.V("dd", "vdd", c.gnd, osc.process.vdd_v)
+    c.V("ddb", "vddb", c.gnd, osc.process.vdd_v)
+    c.V("ddc", "vddc", c.gnd, osc.process.vdd_v)
+    for (i, j), code in sorted(couplings.items()):
+        if not (0 <= i < n and 0 <= j < n and i != j):
+            raise CellError(f"coupling ({i}, {j}) must join two different cells of 0..{n - 1}")
+        dac.with_code(int(code)).add_to(c, a=f"n{i}_", b=f"n{j}_")
     return c
 
 
