@@ -107,13 +107,13 @@ def _mc_pair(seed: int, index: int, vctrl_v: float, code: int, k_guess: float, k
     target_hz = DETUNE_PER_K * k_guess / (2 * math.pi)
     f_a = measure_ring(osc, vctrl_v=vctrl_v, cards=card_a).f0_hz
     vb = vctrl_v
-    for _ in range(3):  # trim B's control to the target detuning (secant on the tuning slope)
+    for _ in range(3):  # trim B's control to the target detuning (Newton steps on the nominal slope)
         f_b = measure_ring(osc, vctrl_v=vb, cards=card_b).f0_hz
         err = (f_b - f_a) - target_hz
         if abs(err) < 0.05 * target_hz:
             break
         vb -= err / kvco_hz_per_v
-    spec = ((f"un0_ring5_a{index}", card_a), (f"un0_ring5_b{index}", card_b))
+    spec = ((f"{osc.subckt_name}_a{index}", card_a), (f"{osc.subckt_name}_b{index}", card_b))
     m = measure_coupling(osc, dac, vctrl_a_v=vctrl_v, vctrl_b_v=vb, k_guess_rad_s=k_guess, cells_spec=spec,
                          f_a_hz=f_a, f_b_hz=f_b)
     return abs(m.fit.k_rad_s)
@@ -207,8 +207,9 @@ def _sha256_files(paths: list[Path]) -> str:
 def characterize_all(out_dir: str | Path, *, quick: bool = False, progress: bool = True, seed: int = 0,
                      workers: int = 2, cal_path: str | Path | None = None) -> Calibration:
     """Measure everything, write `calibration.json` (or `cal_path`), plots and decks to
-    `out_dir`, and return the measured Calibration. `seed` fixes the Monte Carlo draws and
-    the transient noise; `workers` processes run the Monte Carlo."""
+    `out_dir`, and return the measured Calibration. `seed` fixes the Monte Carlo draws (and
+    is handed to ngspice for the transient noise, which libngspice 39 does not repeat);
+    `workers` processes run the Monte Carlo."""
     from tqdm import tqdm
 
     from hw.spice import cells, run
