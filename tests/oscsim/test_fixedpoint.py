@@ -316,3 +316,17 @@ def test_simulate_fixed_returns_unwrapped_radians_like_simulate():
         fp.simulate_fixed(params, theta0, None, fmt=fp.TileFormat(n=5, n_cond=2))
     with pytest.raises(OscsimError, match=r"^theta0 must be \(B, N \+ N_c\) = \(B, 8\), not \(8, 7\)$"):
         fp.simulate_fixed(params, theta0[:, :7], None, fmt=fmt)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.cuda
+def test_cuda_runs_the_same_integers():
+    g = torch.Generator().manual_seed(9)
+    params = _system(48, 4, 5, g)
+    fmt = fp.TileFormat(n=48, n_cond=4)
+    theta0 = oscsim.uniform_phases(64, 52, generator=g, dtype=F64)
+    labels = torch.randint(-1, 5, (64,), generator=g)
+    cpu = fp.simulate_fixed(params, theta0, labels, fmt=fmt, record=True)
+    gpu = fp.simulate_fixed(params.to("cuda"), theta0.to("cuda"), labels.to("cuda"), fmt=fmt, record=True)
+    assert gpu.theta.device.type == "cuda"
+    assert torch.equal(gpu.trajectory.cpu(), cpu.trajectory)
