@@ -32,6 +32,17 @@ def test_verilator_lint_all_warnings_clean(fmt):
     assert proc.returncode == 0 and not proc.stderr.strip(), proc.stderr
 
 
+@pytest.mark.skipif(shutil.which("iverilog") is None, reason="iverilog not on PATH (apt-get install iverilog)")
+@pytest.mark.parametrize("fmt", LINT_FORMATS[:3], ids=lambda f: f"M{f.cells}-P{f.phase_bits}-W{f.weight_bits}")
+def test_icarus_compiles_it_as_plain_verilog_2005_without_warnings(fmt, tmp_path):
+    args = [f"-P{rtl_run.TOPLEVEL}.{k}={v}" for k, v in fmt.rtl_parameters().items()]
+    proc = subprocess.run(
+        ["iverilog", "-g2005", "-Wall", *args, "-o", str(tmp_path / "tile.vvp"), *map(str, rtl.SOURCES)],
+        check=False, capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 0 and not (proc.stdout + proc.stderr).strip(), proc.stdout + proc.stderr
+
+
 def test_rtl_has_no_delays_or_initial_blocks():
     text = "\n".join(p.read_text() for p in rtl.SOURCES)
     code = "\n".join(line.split("//", 1)[0] for line in text.splitlines())
