@@ -41,7 +41,9 @@ def resource_estimate(fmt: TileFormat) -> dict:
         energy_per_step_j, energy_breakdown_j (per Euler step, dynamic only; see module).
     """
     if not isinstance(fmt, TileFormat):
-        raise TypeError(f"fmt must be a TileFormat, not {type(fmt).__name__}")
+        from hw.rtl.run import RtlError
+
+        raise RtlError(f"fmt must be a TileFormat, not {type(fmt).__name__}")
     m, p, w, s, acc = fmt.cells, fmt.phase_bits, fmt.weight_bits, fmt.sine_bits, fmt.acc_bits
     prod = fmt.prod_bits
     cw = max(1, (m - 1).bit_length())

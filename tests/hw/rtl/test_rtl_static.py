@@ -66,6 +66,8 @@ def test_resource_estimate_counts_the_design():
     big = rtl.resource_estimate(fp.TileFormat(n=248, n_cond=8, phase_bits=16, weight_bits=8, sine_bits=12, lut_bits=10))
     assert big["macs_per_step"] == 16 * est["macs_per_step"]
     assert 16 < big["energy_breakdown_j"]["mac"] / est["energy_breakdown_j"]["mac"] < 17  # acc grows 2 bits
+    with pytest.raises(rtl.RtlError, match=r"^fmt must be a TileFormat, not dict$"):
+        rtl.resource_estimate({})
     per_mac = est["energy_per_step_j"] / est["macs_per_step"]
     assert 0.3e-12 < per_mac < 5e-12  # a 45 nm MAC with its weight read: about a picojoule
 
