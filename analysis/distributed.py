@@ -23,7 +23,14 @@ import torch
 import torch.distributed as dist
 from torch import Tensor
 
-from analysis.evaluate import Extractor, Score, batch_nonideal, digits_extractor, generate_batch, score_features
+from analysis.evaluate import (
+    Extractor,
+    Score,
+    batch_nonideal,
+    digits_extractor,
+    generate_batch,
+    score_features,
+)
 from models.data import ImageSet
 from models.un0 import Un0
 from oscsim import NonIdeal, uniform_phases

@@ -342,8 +342,7 @@ def _read_log(path: Path) -> list[dict[str, Any]]:
 
 def _append(path: Path, rows: list[dict[str, Any]]) -> None:
     with open(path, "a") as fh:
-        for row in rows:
-            fh.write(json.dumps(row) + "\n")
+        fh.writelines(json.dumps(row) + "\n" for row in rows)
         fh.flush()
 
 
@@ -406,7 +405,7 @@ def run_sweep(spec: SweepSpec, out: str | Path, *, jobs: int = 1, progress: bool
     return {"summary": summary, "floor": floor}
 
 
-SUMMARY_FIELDS = ("value", "runs", "fid", "fid_sd", "fid_lo", "fid_hi", "precision", "precision_sd", "recall",
+SUMMARY_FIELDS = ("value", "runs", "fid", "fid_sd", "fid_lo", "fid_hi", "dfid", "dfid_sd", "precision", "precision_sd", "recall",
                   "recall_sd", "class_accuracy", "seconds")
 
 
@@ -420,6 +419,7 @@ def _t95(n: int) -> float:
 def summarise(rows: list[dict[str, Any]], spec: SweepSpec) -> list[dict[str, Any]]:
     """Per value (ideal first): mean, sd, 95 % interval of the mean FID over seeds."""
     out = []
+    ideal = {r["seed"]: r["fid"] for r in rows if r["value"] == IDEAL}
     for value in (IDEAL, *spec.values):
         sub = [r for r in rows if _value_key(r["value"]) == _value_key(value)]
         if not sub:
@@ -431,6 +431,10 @@ def summarise(rows: list[dict[str, Any]], spec: SweepSpec) -> list[dict[str, Any
             entry[key + "_sd"] = statistics.stdev(vals) if len(vals) > 1 else 0.0
         half = _t95(len(sub)) * entry["fid_sd"] / math.sqrt(len(sub)) if len(sub) > 1 else 0.0
         entry["fid_lo"], entry["fid_hi"] = entry["fid"] - half, entry["fid"] + half
+        # paired with the ideal model on the same seed phases: the hardware's own effect
+        deltas = [r["fid"] - ideal[r["seed"]] for r in sub if r["seed"] in ideal]
+        entry["dfid"] = statistics.fmean(deltas) if deltas else None
+        entry["dfid_sd"] = statistics.stdev(deltas) if len(deltas) > 1 else 0.0
         out.append(entry)
     return out
 
@@ -506,11 +510,13 @@ def _report_sweep(spec: SweepSpec, summary: list[dict[str, Any]], floor: float, 
         f"{spec.samples} samples each; operating point {json.dumps(base) if base else 'all other terms off'}"
         + (f"; compile options {json.dumps(spec.compile)}" if spec.compile else "") + ".",
         f"Data floor (train vs test): {floor:.3f}. Interval: 95 % Student-t over seeds.", "",
-        "| value | FID-digits | 95 % interval | precision | recall | class accuracy | s/point |",
-        "|---|---|---|---|---|---|---|",
+        "ΔFID: minus the ideal model's FID on the same seed phases (paired; mean ± sd over seeds).", "",
+        "| value | FID-digits | 95 % interval | ΔFID vs ideal | precision | recall | class accuracy | s/point |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for e in summary:
         lines.append(f"| {e['value']} | {_fmt(e['fid'])} ± {_fmt(e['fid_sd'])} | {_fmt(e['fid_lo'])} – {_fmt(e['fid_hi'])} "
+                     f"| {_fmt(e['dfid'])} ± {_fmt(e['dfid_sd'])} "
                      f"| {_fmt(e['precision'], 3)} | {_fmt(e['recall'], 3)} | {_fmt(e['class_accuracy'], 3)} "
                      f"| {_fmt(e['seconds'], 1)} |")
     lines += ["", f"{len(rows)} scored points in `points.csv`; plot `sweep.png`."]

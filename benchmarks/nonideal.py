@@ -34,9 +34,10 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import models  # noqa: E402
-import oscsim  # noqa: E402
-from simulate import interleaved, machine_line, med, ratio  # noqa: E402  (benchmarks/simulate.py)
+from simulate import interleaved, machine_line, med, ratio
+
+import models
+import oscsim
 
 STEPS = 10
 OPERATING = dict(phase_noise_rad_per_sqrt_t=0.5, freq_mismatch_rad_per_t=0.5, coupling_mismatch_sigma=0.2,
@@ -103,7 +104,7 @@ def bench_sweep(args) -> None:
     print(f"bits sweep {spec_path.name}: {len(spec.values)} points + ideal × {spec.seeds} seeds × {spec.samples} samples "
           f"= {points} scorings, {args.jobs} process(es): {seconds:.0f} s ({seconds / 60:.1f} min; target < 10 min)")
     for e in result["summary"]:
-        print(f"  {str(e['value']):>5}: FID-digits {e['fid']:7.2f} ± {e['fid_sd']:.2f}  precision {e['precision']:.3f}  "
+        print(f"  {e['value']!s:>5}: FID-digits {e['fid']:7.2f} ± {e['fid_sd']:.2f}  precision {e['precision']:.3f}  "
               f"recall {e['recall']:.3f}")
 
 

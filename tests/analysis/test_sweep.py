@@ -14,7 +14,6 @@ from analysis import sweep
 from analysis.evaluate import digits_extractor, score_model
 from analysis.sweep import SweepError, load_spec, run_sweep
 from models.data import digits
-from oscsim import NonIdeal
 
 TINY = """
 kind = "one-factor"
@@ -150,7 +149,7 @@ def test_parallel_workers_give_the_serial_numbers(tmp_path: Path) -> None:
     spec = load_spec(write(tmp_path, TINY.replace("seeds = 2", "seeds = 1") + "[nonideal]\nphase_noise_rad_per_sqrt_t = 0.05\n"))
     run_sweep(spec, tmp_path / "serial", progress=False)
     run_sweep(spec, tmp_path / "parallel", jobs=2, progress=False)
-    key = lambda r: (r["value"], r["seed"])  # noqa: E731
+    key = lambda r: (r["value"], r["seed"])
     serial = sorted(read_csv(tmp_path / "serial" / "points.csv"), key=key)
     parallel = sorted(read_csv(tmp_path / "parallel" / "points.csv"), key=key)
     for a, b in zip(serial, parallel, strict=True):

@@ -189,7 +189,7 @@ def test_chip_seed_fixes_the_static_draws_and_sample_seed_only_the_dynamics() ->
     two = a.replace(chips=2)
     assert torch.equal(two.chip_params(params, 1).K, a.replace(chip_seed=4).chip_params(params).K)
     # static only: the sample seed changes nothing; with phase noise it changes the run
-    run = lambda ni: simulate(params, theta0, labels, nonideal=ni).theta  # noqa: E731
+    run = lambda ni: simulate(params, theta0, labels, nonideal=ni).theta
     assert torch.equal(run(a), run(a.replace(sample_seed=2)))
     noisy = a.replace(phase_noise_rad_per_sqrt_t=0.1)
     assert torch.equal(run(noisy), run(noisy))
