@@ -21,13 +21,15 @@ pytestmark = pytest.mark.skipif(_REASON is not None, reason=f"RTL simulation una
 
 # Formats of the random bit-exact cases: (format, cases). Corners: 2-bit weights and
 # 3-bit sines with a 3-bit shift; no index rounding (lut_bits = phase_bits); acc wider
-# than needed; conditioning cells; 16-bit codes with a 20-bit phase.
+# than needed; conditioning cells; 16-bit codes with a 20-bit phase; the widest phase
+# (31 bits) and codes (16 bits), where comb_i is 49 bits wide.
 RANDOM_FORMATS = [
     (fp.TileFormat(n=3, phase_bits=8, weight_bits=2, sine_bits=3, lut_bits=4, omega_bits=4, shift_bits=3), 30),
     (fp.TileFormat(n=6, n_cond=2, phase_bits=16, weight_bits=8, sine_bits=10, lut_bits=8), 30),
     (fp.TileFormat(n=5, phase_bits=10, weight_bits=4, sine_bits=6, lut_bits=10, omega_bits=10), 25),
     (fp.TileFormat(n=12, n_cond=4, phase_bits=20, weight_bits=12, sine_bits=14, lut_bits=12,
                    acc_bits=fp.minimal_acc_bits(16, 12, 14) + 3), 20),
+    (fp.TileFormat(n=2, n_cond=1, phase_bits=31, weight_bits=16, sine_bits=16, lut_bits=10), 10),
 ]
 
 
