@@ -1,0 +1,147 @@
+"""`un0hw energy`: joules per image on the compiled oscillator array against H100/B200 GPUs."""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import sys
+from pathlib import Path
+
+from analysis.energy import EnergyError
+from compiler.options import CompileError
+from hw.calibration import CalibrationError
+
+ERRORS = (EnergyError, CompileError, CalibrationError)
+
+
+def _measured(model, args) -> dict | None:
+    from analysis.energy import gpu_unavailable_reason, measure_gpu
+
+    if args.no_measure:
+        return None
+    reason = gpu_unavailable_reason()
+    if reason is not None:
+        print(f"  GPU measured: skipped, {reason}")
+        return None
+    m = measure_gpu(model, batch=args.gpu_batch, repeats=args.gpu_repeats)
+    print(f"  GPU measured: {m['j_per_image']:.3g} J/image on {m['device']} (batch {m['batch']}, "
+          f"{m['mean_power_w']:.0f} W mean)")
+    return m
+
+
+def _one(name: str, model, ir, cal, constants, args):
+    from dataclasses import replace
+
+    from analysis.energy import estimate
+
+    est = estimate(ir, calibration=cal, constants=constants, precision=args.precision,
+                   coupler_model=args.coupler_model, name=name)
+    measured = _measured(model, args) if model is not None else None
+    est = replace(est, gpu_measured=measured)
+    dom, share = est.dominant()
+    print(f"{name}: array {est.array_total_j:.3g} J + decoder {est.decoder_j:.3g} J per image; "
+          f"H100 est. {est.gpu_estimated['h100']:.3g} J ({est.ratio('h100', decoder=True):.3g}× with decoder, "
+          f"{est.ratio('h100', decoder=False):.3g}× without); dominant: {dom} ({share:.0%})")
+    sys.stdout.flush()
+    return est
+
+
+def cmd_energy(args: argparse.Namespace) -> int:
+    import compiler
+    import models
+    from analysis import energy
+    from hw.calibration import Calibration
+    from un0hw.cli import CliError, _load
+
+    if args.gpu_batch < 1 or args.gpu_repeats < 1:
+        raise CliError(f"--gpu-batch and --gpu-repeats must be >= 1, not {args.gpu_batch} and {args.gpu_repeats}")
+    if args.output is not None and args.output.exists() and not args.output.is_dir():
+        raise CliError(f"-o/--output must be a folder, not the file {args.output}")
+    if not Path(args.checkpoint).exists():
+        raise CliError(f"CKPT_OR_IR: no such checkpoint file or IR folder: {args.checkpoint}")
+    constants = energy.load_constants(args.constants)
+    cal = Calibration.load(args.calibration) if args.calibration else Calibration.default()
+    options = compiler.CompileOptions()
+
+    estimates, irs = [], {}
+    if args.published:
+        for size in ("n1024", "n2048", "n4096", "n6656", "n10240", "n16384"):
+            model = models.Un0.init(models.PUBLISHED[size], seed=0)
+            ir = compiler.compile(model, options, calibration=cal, source=f"models.Un0.init({size}, seed=0)")
+            est = _one(f"Un-0.{size}", model, ir, cal, constants, args)
+            estimates.append(est)
+            irs[est.name] = ir
+            del model
+            gc.collect()
+    if Path(args.checkpoint).is_dir():
+        ir = compiler.load(args.checkpoint)
+        model = ir.to_model() if not args.no_measure and energy.gpu_unavailable_reason() is None else None
+    else:
+        model = _load(args)
+        ir = compiler.compile(model, options, calibration=cal, source=str(args.checkpoint))
+    name = ir.doc["source"]["config"].get("name", Path(args.checkpoint).stem)
+    est = _one(name, model, ir, cal, constants, args)
+    estimates.append(est)
+    irs[est.name] = ir
+
+    table = energy.markdown_table(estimates)
+    if args.output is None:
+        print(table, end="")
+        return 0
+    out = args.output
+    out.mkdir(parents=True, exist_ok=True)
+    energy.write_csv(estimates, out / "energy.csv")
+    energy.plot_breakdown(estimates, out / "breakdown.png")
+    focus = max(estimates, key=lambda e: e.n)
+    rows = energy.sensitivity(irs[focus.name], calibration=cal, constants=constants, precision=args.precision,
+                              coupler_model=args.coupler_model)
+    energy.plot_tornado(rows, out / "tornado.png",
+                        title=f"{focus.name}: GPU (H100) / array ratio, each constant at ½× and 2×")
+    from oscsim import atomic_path
+
+    sens = ["constant,ratio_at_half,ratio_at_double,ratio_base"] + [
+        f"{r['name']},{r['low']:.6g},{r['high']:.6g},{r['base']:.6g}" for r in rows]
+    with atomic_path(out / "sensitivity.csv") as tmp:
+        tmp.write_text("\n".join(sens) + "\n")
+    meas = next((e.gpu_measured for e in estimates if e.gpu_measured), None)
+    text = (f"# Energy per image: oscillator array vs GPU\n\n"
+            f"Settings: decoder precision {args.precision}, coupler model {args.coupler_model}, "
+            f"calibration {cal.source} ({cal.process}), constants {constants.origin}, "
+            f"compile options: defaults (dense-tiled, tile {options.tile}, {options.k_bits}-bit codes).\n"
+            f"GPU measured: {'on ' + meas['device'] if meas else 'not measured (' + (energy.gpu_unavailable_reason() or 'disabled with --no-measure') + ')'}.\n\n"
+            f"{table}\n## Sensitivity ({focus.name}, ratio H100/array with decoder)\n\n"
+            "| constant | ½× | 2× |\n|---|---|---|\n"
+            + "".join(f"| `{r['name']}` | {r['low']:.3g}× | {r['high']:.3g}× |\n" for r in rows if r["swing"] > 1e-9)
+            + f"\n## Constants\n\n{constants.markdown()}")
+    with atomic_path(out / "energy.md") as tmp:
+        tmp.write_text(text)
+    print(f"wrote {out}/energy.csv, energy.md, breakdown.png, tornado.png, sensitivity.csv")
+    return 0
+
+
+def register(sub) -> None:
+    from models.checkpoint import SHIPPED
+
+    p = sub.add_parser("energy", help="joules per image: the compiled oscillator array (and its digital decoder) "
+                                      "against H100/B200 GPUs, every constant sourced")
+    p.add_argument("checkpoint", nargs="?", default=str(SHIPPED), metavar="CKPT_OR_IR",
+                   help="checkpoint file (compiled with default options) or compiled IR folder "
+                        "(default: the shipped digits model)")
+    p.add_argument("--calibration", type=Path, default=None,
+                   help="hw.Calibration JSON (default: the built-in default, the measured 180 nm-class cells)")
+    p.add_argument("--constants", type=Path, default=None,
+                   help="constants table TOML (default: the shipped analysis/energy_constants.toml)")
+    p.add_argument("--published", action="store_true",
+                   help="also every published size n1024..n16384 (random init, seed 0, default compile options)")
+    p.add_argument("--precision", choices=("int8", "fp16", "fp32"), default="int8",
+                   help="the on-chip decoder's arithmetic (default int8 with int32 accumulation)")
+    p.add_argument("--coupler-model", choices=("conductance", "full-code"), default="conductance",
+                   help="coupler energy proportional to the coupling it realises (default) or full-code for every "
+                        "active coupler")
+    p.add_argument("--gpu-batch", type=int, default=1024, help="batch of the measured GPU run (default 1024)")
+    p.add_argument("--gpu-repeats", type=int, default=10, help="batches timed in the measured GPU run (default 10)")
+    p.add_argument("--no-measure", action="store_true", help="skip the measured GPU run even where a GPU is present")
+    p.add_argument("-o", "--output", type=Path, default=None,
+                   help="folder for energy.csv, energy.md, breakdown.png, tornado.png, sensitivity.csv "
+                        "(default: print the table only)")
+    p.set_defaults(func=cmd_energy)
