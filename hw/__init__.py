@@ -6,7 +6,9 @@
 - `hw.characterize`: frequency, tuning curve, energy per cycle, two-cell phase locking,
   K_eff per code, jitter and mismatch measured from ngspice transients, and
   `characterize_all` that writes a measured Calibration.
-The RTL tile is still to come; see ARCHITECTURE.md for what this room will own.
+- `hw.array_check`: a small compiled array built in SPICE and compared with `oscsim`.
+- `hw.rtl`: the digital Kuramoto tile in Verilog, run under Icarus through cocotb
+  (`simulate_tile`), and its resource estimate; its golden model is `oscsim.fixedpoint`.
 """
 
 from hw.calibration import Calibration, CalibrationError
