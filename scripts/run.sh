@@ -1,14 +1,10 @@
 #!/usr/bin/env bash
-# The main job on the shipped default: set up (idempotent), then the shipped trained Un-0
-# (digits-n512, models/checkpoints/un0-digits.safetensors): what it is, its image quality
-# (FID-digits, precision/recall), a simulation with timing, and a sample grid in out/.
+# The main job on the shipped default: set up (idempotent), then `un0hw demo` on the
+# shipped trained Un-0 (digits-n512, models/checkpoints/un0-digits.safetensors): SPICE
+# cells and their calibration, two compiled arrays, FID ideal vs hardware, a bits sweep,
+# the RTL tile under cocotb, energy per inference → report/index.html (+ index.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-OUT="${OUT:-out}"
-mkdir -p "$OUT"
-UN0HW=.venv/bin/un0hw
-$UN0HW info
-$UN0HW fid
-$UN0HW simulate -n 64 --save "$OUT/phases.safetensors"
-$UN0HW sample -n 12 -o "$OUT/samples.png"
+OUT="${OUT:-report}"
+.venv/bin/un0hw demo -o "$OUT"

@@ -6,9 +6,9 @@
 #   UN0HW_TORCH_INDEX_URL=https://…/whl/cu128 bash scripts/setup.sh   # a CUDA torch build
 #   UN0HW_SKIP_APT=1 bash scripts/setup.sh   # leave system packages alone
 #
-# System packages (later capabilities): ngspice + libngspice0-dev (SPICE cells through
-# PySpice, which needs libngspice.so from the -dev package) and iverilog + verilator
-# (the digital tile under cocotb, lint).
+# System packages: ngspice + libngspice0-dev (SPICE cells through PySpice, which needs
+# libngspice.so from the -dev package), iverilog + verilator (the digital tile under
+# cocotb, lint) and chromium (the demo report is opened and screenshotted headless).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -17,7 +17,7 @@ TORCH_VERSION="${UN0HW_TORCH_VERSION:-2.13.0}"
 say() { printf 'setup: %s\n' "$*" >&2; }
 
 # --- system packages ------------------------------------------------------------------
-APT_PACKAGES=(ngspice libngspice0-dev iverilog verilator)
+APT_PACKAGES=(ngspice libngspice0-dev iverilog verilator chromium)
 if [ -z "${UN0HW_SKIP_APT:-}" ] && command -v dpkg >/dev/null 2>&1; then
   missing=()
   for p in "${APT_PACKAGES[@]}"; do
