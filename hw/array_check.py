@@ -1,0 +1,266 @@
+"""The array check: a few compiled cells in ngspice against `oscsim` on the same system.
+
+`compiler.emit.spice_array` turns a handful of an IR's main oscillators into numbers a
+circuit can realise (target frequencies, signed coupler codes, the realised K and the τ
+that maps model time onto seconds). Here those numbers become a circuit
+(`hw.spice.cells.array_bench`, each cell trimmed by `hw.characterize.trim_array` to its
+target loaded frequency), every cell starts at a given phase (`ring_snapshot(...).ic`),
+ngspice runs T_check·τ seconds, and each cell's phase is read from every edge of its
+stages (`ring_phase`). `oscsim.simulate` integrates the realised system
+
+    dθ_i/dt = ω_i + Σ_j K̂_ij sin(θ_j − θ_i)      (model units, t_model = t / τ)
+
+from the same initial phases, and the two are compared on the relative phases
+ψ_i = θ_i − θ_0 (the carrier and the frame drop out) at the same physical times:
+
+    e(t) = mean_{i ≥ 1} |wrap(ψ_i^spice(t) − ψ_i^oscsim(t))|      (rad, wrap to (−π, π]).
+
+The report holds e at the end, its mean over the run, and the same error for the
+uncoupled prediction (K̂ = 0), so a reader sees how much of the agreement the couplers earn.
+
+Edge module: ngspice (through `hw.spice.run`, every run under a wall-clock limit) and
+matplotlib are loaded where used.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+__all__ = ["ArrayCheckError", "realised_params", "run_check", "simulate_spice_array"]
+
+
+class ArrayCheckError(ValueError):
+    """An array-check input is not usable: wrong format, bad initial phases, no comparable run."""
+
+
+def _wrap(x: np.ndarray) -> np.ndarray:
+    return np.angle(np.exp(1j * np.asarray(x, dtype=np.float64)))
+
+
+def _checked(doc: Any) -> dict:
+    from compiler.emit import SPICE_ARRAY_FORMAT
+
+    if not isinstance(doc, dict) or doc.get("format") != SPICE_ARRAY_FORMAT:
+        got = doc.get("format") if isinstance(doc, dict) else type(doc).__name__
+        raise ArrayCheckError(f"need a dict from compiler.emit.spice_array (format {SPICE_ARRAY_FORMAT!r}), not {got!r}")
+    return doc
+
+
+def realised_params(doc: dict, *, coupled: bool = True):
+    """The `oscsim.KuramotoParams` the circuit realises: ω and K̂ of the cells, no conditioning.
+
+    `coupled=False` gives the same cells with K̂ = 0 (the prediction without couplers).
+    """
+    from oscsim import KuramotoParams
+
+    doc = _checked(doc)
+    K = torch.tensor(doc["K_realised_model"], dtype=torch.float64)
+    if not coupled:
+        K = torch.zeros_like(K)
+    n = K.shape[0]
+    return KuramotoParams(K=K, omega=torch.tensor(doc["omega"], dtype=torch.float64),
+                          drive=torch.zeros(1, n, 0, dtype=torch.float64), C=torch.zeros(0, 0, dtype=torch.float64),
+                          nu=torch.zeros(0, dtype=torch.float64))
+
+
+def _oscsim_relative(doc: dict, theta_start: np.ndarray, t_start_s: float, samples: int, *,
+                     coupled: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """(physical times s, relative phases (samples + 1, n − 1)) of the realised system (DOP853),
+    started at `theta_start` at physical time `t_start_s` and run to T_check·τ."""
+    from oscsim import simulate
+
+    tau = float(doc["tau_s"])
+    span = float(doc["T_check"]) - t_start_s / tau
+    res = simulate(realised_params(doc, coupled=coupled), torch.tensor(theta_start, dtype=torch.float64)[None], None,
+                   steps=samples, T=span, method="adaptive", record=True)
+    th = res.trajectory[:, 0, :].numpy()
+    return t_start_s + res.times.numpy() * tau, th[:, 1:] - th[:, :1]
+
+
+def simulate_spice_array(doc: dict, theta0, *, points_per_period: int = 100, trim_tol_rel: float = 5e-4,
+                         timeout_s: float = 300.0, out_dir: str | Path | None = None) -> dict:
+    """Build, trim and run the circuit `doc` describes from phases `theta0` (rad, one per cell).
+
+    Returns the trim, the deck text, and each cell's unwrapped phase record (t, θ) from its
+    first rising edge on. Raises `hw.spice.run.SpiceError` (and its `SpiceTimeout`) from
+    ngspice, `ArrayCheckError` for bad inputs.
+    """
+    from hw.characterize import measure_ring, ring_phase, ring_snapshot, trim_array
+    from hw.spice import cells, run
+
+    doc = _checked(doc)
+    n = len(doc["cells"])
+    theta0 = np.asarray(theta0, dtype=np.float64)
+    if theta0.shape != (n,) or not np.all(np.isfinite(theta0)):
+        raise ArrayCheckError(f"theta0 must hold {n} finite phases (one per cell), not shape {theta0.shape}")
+    osc = cells.RingOscillator()
+    couplings = {(int(i), int(j)): int(c) for i, j, c in doc["couplings"]}
+    dac = cells.CouplerDAC(n_stages=osc.n_stages, bits=round(math.log2(len(doc["calibration"]["k_eff_rad_s"]))) + 1)
+    # first-step tuning slope of a lone cell, measured (the trim's secant takes over after one run)
+    v_lo, v_hi = 0.95, 1.05
+    kvco = (measure_ring(osc, vctrl_v=v_hi, timeout_s=timeout_s).f0_hz
+            - measure_ring(osc, vctrl_v=v_lo, timeout_s=timeout_s).f0_hz) / (v_hi - v_lo)
+    t0 = time.perf_counter()
+    trim = trim_array(osc, couplings=couplings, target_f_hz=doc["target_f_hz"], kvco_hz_per_v=kvco, dac=dac,
+                      tol_rel=trim_tol_rel, max_iterations=8, timeout_s=timeout_s)
+    trim_s = time.perf_counter() - t0
+    snap = ring_snapshot(osc, vctrl_v=float(np.mean(trim.vctrl_v)), timeout_s=timeout_s)
+    ic: dict[str, float] = {}
+    for i, th in enumerate(theta0):
+        ic.update(snap.ic(f"n{i}_", float(th)))
+    period_s = 1 / float(doc["carrier_hz"])
+    stop_s = float(doc["T_check"]) * float(doc["tau_s"])
+    bench = cells.array_bench(osc, vctrl_v=list(trim.vctrl_v), couplings=couplings, dac=dac)
+    text = cells.deck(bench, step_s=period_s / points_per_period, stop_s=stop_s, ic=ic)
+    if out_dir is not None:
+        cells.write_cir(text, Path(out_dir) / "array_check.cir")
+    t0 = time.perf_counter()
+    tr = run.transient(text, stop_s=stop_s, timeout_s=timeout_s)
+    run_s = time.perf_counter() - t0
+    level = osc.process.vdd_v / 2
+    phases = [ring_phase(tr.time_s, [tr.v(f"n{i}_{k}") for k in range(osc.n_stages)], level=level, skip_cycles=0)
+              for i in range(n)]
+    return {"trim": trim, "trim_s": trim_s, "transient_s": run_s, "deck": text, "phases": phases,
+            "stop_s": stop_s, "kvco_hz_per_v": kvco, "couplers": len(couplings)}
+
+
+def compare(doc: dict, theta0, phases: list[tuple[np.ndarray, np.ndarray]], *, settle_cycles: float = 2.0,
+            samples: int = 400) -> dict:
+    """Relative phases of SPICE and oscsim at the same physical times, and their circular error.
+
+    A ring started from node voltages (`.ic`) needs a cycle or so before its phase is the
+    phase model's (the first edges settle, every cell must have crossed once): oscsim starts
+    at t_s = `settle_cycles` carrier periods from the phases SPICE has there, and both are
+    compared from t_s on. `start_error_rad` says how far those phases are from `theta0`
+    advanced by oscsim over [0, t_s] (how well the `.ic` start set them).
+    """
+    doc = _checked(doc)
+    theta0 = np.asarray(theta0, dtype=np.float64)
+    t_s_start = settle_cycles / float(doc["carrier_hz"])
+    lo = max(t[0] for t, _ in phases)
+    hi = min(t[-1] for t, _ in phases)
+    if lo > t_s_start:
+        raise ArrayCheckError(f"a cell's first edge comes at {lo:.3g} s, after the settle time {t_s_start:.3g} s")
+    # phases at t_s: the rotating frame's carrier (common to every cell) is left in; only
+    # differences enter the model's dynamics
+    th_start = np.array([np.interp(t_s_start, t, p) for t, p in phases])
+    t_s, psi_osc = _oscsim_relative(doc, th_start, t_s_start, samples)
+    _, psi_free = _oscsim_relative(doc, th_start, t_s_start, samples, coupled=False)
+    t_ic, psi_ic = _oscsim_relative(doc, theta0, 0.0, samples)
+    psi_ic_at_start = np.array([np.interp(t_s_start, t_ic, psi_ic[:, i]) for i in range(psi_ic.shape[1])])
+    start_err = float(np.abs(_wrap(th_start[1:] - th_start[0] - psi_ic_at_start)).mean())
+    keep = t_s <= hi
+    if keep.sum() < 2:
+        raise ArrayCheckError(f"the SPICE phase records end at {hi:.3g} s; nothing to compare after {t_s_start:.3g} s")
+    t_s, psi_osc, psi_free = t_s[keep], psi_osc[keep], psi_free[keep]
+    th = np.stack([np.interp(t_s, t, p) for t, p in phases], axis=1)
+    psi_spice = th[:, 1:] - th[:, :1]
+    err = np.abs(_wrap(psi_spice - psi_osc)).mean(axis=1)
+    err_free = np.abs(_wrap(psi_spice - psi_free)).mean(axis=1)
+    return {"t_s": t_s, "psi_spice": psi_spice, "psi_oscsim": psi_osc, "psi_uncoupled": psi_free,
+            "error_rad": err, "error_uncoupled_rad": err_free, "settle_s": t_s_start,
+            "final_error_rad": float(err[-1]), "mean_error_rad": float(err.mean()),
+            "final_error_uncoupled_rad": float(err_free[-1]), "mean_error_uncoupled_rad": float(err_free.mean()),
+            "start_error_rad": start_err}
+
+
+def plot(doc: dict, cmp: dict, path: str | Path) -> Path:
+    """Relative phases of SPICE (solid) and oscsim (dashed) over time, and e(t) below."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from oscsim import atomic_path
+
+    t_ns = cmp["t_s"] * 1e9
+    fig, (ax, bx) = plt.subplots(2, 1, figsize=(8, 6), sharex=True, gridspec_kw={"height_ratios": [3, 1]})
+    cells = doc["cells"]
+    for i in range(cmp["psi_spice"].shape[1]):
+        color = f"C{i}"
+        ax.plot(t_ns, cmp["psi_spice"][:, i], color=color, lw=1.6,
+                label=f"θ{i + 1} − θ0 (IR cells {cells[i + 1]} − {cells[0]})")
+        ax.plot(t_ns, cmp["psi_oscsim"][:, i], color=color, lw=1.2, ls="--")
+    ax.plot([], [], color="k", lw=1.6, label="ngspice (transistor-level array)")
+    ax.plot([], [], color="k", lw=1.2, ls="--", label="oscsim (realised system)")
+    ax.set_ylabel("relative phase (rad)")
+    ax.set_title(f"{len(cells)} compiled cells, {len(doc['couplings'])} coupler DACs, τ = {doc['tau_s'] * 1e9:.3g} ns "
+                 f"per model time unit, {doc['cycles']:.0f} carrier cycles")
+    ax.legend(fontsize=7, loc="best")
+    bx.plot(t_ns, cmp["error_rad"], color="k", label="vs oscsim")
+    bx.plot(t_ns, cmp["error_uncoupled_rad"], color="0.6", ls=":", label="vs uncoupled prediction")
+    bx.set_ylabel("mean |Δψ| (rad)")
+    bx.set_xlabel("physical time (ns)")
+    bx.legend(fontsize=7)
+    fig.tight_layout()
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
+    plt.close(fig)
+    return path
+
+
+def run_check(ir_or_dict, out_dir: str | Path, *, quick: bool = True, n_cells: int | None = None,
+              calibration=None, theta0=None, seed: int = 0, timeout_s: float = 300.0) -> dict:
+    """One call: (IR or `spice_array` dict) → SPICE vs oscsim → report, plot and deck in `out_dir`.
+
+    From an `ArrayIR`, `compiler.emit.choose_cells` picks `n_cells` cells (quick: 4, else 6)
+    and `spice_array` maps them with `calibration` (the shipped measured one when None).
+    `theta0`: one initial phase per cell; default uniform in [−π, π) from `seed`.
+    quick: 40 carrier cycles at 60 points per period and a 1e-3 trim (about 5 s for 4 cells on 2
+    cores); otherwise 60 cycles, 100 points, 5e-4. Writes `array_check.png`,
+    `array_check.cir` and `array_check.json`; returns the report (metric and paths).
+    """
+    from compiler.emit import choose_cells, spice_array
+
+    t_start = time.perf_counter()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if isinstance(ir_or_dict, dict):
+        doc = _checked(ir_or_dict)
+    else:
+        from hw.calibration import Calibration
+
+        if calibration is None:
+            shipped = Path(__file__).resolve().parents[1] / "docs" / "cells" / "calibration.json"
+            calibration = Calibration.load(shipped) if shipped.exists() else Calibration.default()
+        cells = choose_cells(ir_or_dict, n_cells or (4 if quick else 6))
+        doc = spice_array(ir_or_dict, cells, calibration=calibration, min_cycles=40.0 if quick else 60.0)
+    n = len(doc["cells"])
+    if theta0 is None:
+        theta0 = np.random.default_rng(seed).uniform(-np.pi, np.pi, n)
+    theta0 = np.asarray(theta0, dtype=np.float64)
+    sim = simulate_spice_array(doc, theta0, points_per_period=60 if quick else 100,
+                               trim_tol_rel=1e-3 if quick else 5e-4, timeout_s=timeout_s, out_dir=out)
+    cmp = compare(doc, theta0, sim["phases"])
+    png = plot(doc, cmp, out / "array_check.png")
+    trim = sim["trim"]
+    report = {
+        "cells": doc["cells"], "theta0_rad": theta0.tolist(), "couplings": doc["couplings"],
+        "tau_s": doc["tau_s"], "tau_rule": doc["tau_rule"], "tau_ir_s": doc["tau_ir_s"],
+        "T_check": doc["T_check"], "physical_time_s": sim["stop_s"], "cycles": doc["cycles"],
+        "final_error_rad": cmp["final_error_rad"], "mean_error_rad": cmp["mean_error_rad"],
+        "start_error_rad": cmp["start_error_rad"],
+        "final_error_uncoupled_rad": cmp["final_error_uncoupled_rad"],
+        "mean_error_uncoupled_rad": cmp["mean_error_uncoupled_rad"],
+        "final_psi_spice_rad": _wrap(cmp["psi_spice"][-1]).tolist(),
+        "final_psi_oscsim_rad": _wrap(cmp["psi_oscsim"][-1]).tolist(),
+        "trim": {"vctrl_v": list(trim.vctrl_v), "f_hz": list(trim.f_hz), "target_f_hz": doc["target_f_hz"],
+                 "error_rel": trim.error_rel, "iterations": trim.iterations, "seconds": sim["trim_s"]},
+        "transient_s": sim["transient_s"], "seconds": time.perf_counter() - t_start,
+        "dropped": doc["dropped"], "quick": quick,
+        "plot": str(png), "deck": str(out / "array_check.cir"), "spice_array": doc,
+    }
+    from oscsim import atomic_path
+
+    with atomic_path(out / "array_check.json") as tmp:
+        Path(tmp).write_text(json.dumps(report, indent=1) + "\n")
+    report["report"] = str(out / "array_check.json")
+    return report
