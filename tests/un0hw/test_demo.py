@@ -11,7 +11,7 @@ import pytest
 
 from un0hw.cli import main
 
-SECTIONS = ("quality", "arrays", "sweep", "cells", "rtl", "energy", "provenance")
+SECTIONS = ("quality", "arrays", "sweep", "cells", "array", "rtl", "energy", "provenance")
 
 
 def chromium() -> str | None:
@@ -25,7 +25,7 @@ def test_demo_report_opens_with_every_section_and_image(tmp_path, capsys) -> Non
     text = capsys.readouterr().out
     steps = json.loads((out / "steps.json").read_text())
     assert rc == 0, text
-    assert [s["name"] for s in steps] == ["cells", "compile", "quality", "sweep", "rtl", "energy"]
+    assert [s["name"] for s in steps] == ["cells", "compile", "quality", "sweep", "array", "rtl", "energy"]
     assert all(s["status"] in ("ok", "skipped") for s in steps), steps
     for s in steps:  # a skipped step must say why
         assert s["status"] == "ok" or s["reason"]
