@@ -9,7 +9,6 @@ is read from the checkpoint at run time.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -23,7 +22,7 @@ import torch
 from torch import Tensor
 
 from compiler.options import CompileError
-from oscsim import KuramotoParams
+from oscsim import KuramotoParams, sha256_file
 
 FORMAT, FORMAT_VERSION = "un0hw-array", 1
 DOCUMENT, WEIGHTS = "array.json", "weights.safetensors"
@@ -38,14 +37,6 @@ class IRError(CompileError):
 @lru_cache(maxsize=1)
 def schema() -> dict[str, Any]:
     return json.loads(resources.files("compiler").joinpath("schemas/array.schema.json").read_text())
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def dumps(doc: dict[str, Any]) -> str:
@@ -175,7 +166,7 @@ class ArrayIR:
         try:
             tensors = {k: v.detach().cpu().contiguous() for k, v in self.tensors.items()}
             save_file(tensors, str(tmp / WEIGHTS), metadata={"format": f"{FORMAT}/{FORMAT_VERSION}"})  # one key: safetensors orders metadata arbitrarily
-            self.doc["weights"] = {"file": WEIGHTS, "sha256": _sha256(tmp / WEIGHTS)}
+            self.doc["weights"] = {"file": WEIGHTS, "sha256": sha256_file(tmp / WEIGHTS)}
             validate(self.doc)
             (tmp / DOCUMENT).write_text(dumps(self.doc))
             if out.exists():
@@ -208,7 +199,7 @@ class ArrayIR:
         weights = path / WEIGHTS
         if not weights.is_file():
             raise IRError(f"{path}: {WEIGHTS} is missing")
-        if _sha256(weights) != doc["weights"]["sha256"]:
+        if sha256_file(weights) != doc["weights"]["sha256"]:
             raise IRError(f"{weights}: checksum does not match array.json (the file was changed or damaged)")
         try:
             tensors = load_file(str(weights))

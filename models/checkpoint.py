@@ -10,7 +10,6 @@ with the release builders' defaults (see UN0_SPEC.md). Every problem is a
 
 from __future__ import annotations
 
-import hashlib
 import json
 import pickle
 import re
@@ -29,7 +28,7 @@ from torch import Tensor
 from models.config import Un0Config
 from models.errors import CheckpointError, ConfigError
 from models.un0 import Un0
-from oscsim import atomic_path
+from oscsim import atomic_path, sha256_file
 
 FORMAT = "un0hw-checkpoint"
 #: The trained Un-0 that ships with the project (digits-n512; see models/checkpoints/).
@@ -60,14 +59,6 @@ def _schema(name: str) -> dict[str, Any]:
     return json.loads(resources.files("models").joinpath("schemas", name).read_text())
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _pair(path: str | Path) -> tuple[Path, Path]:
     """(weights, sidecar) for 'X', 'X.safetensors' or 'X.json'."""
     path = Path(path)
@@ -92,7 +83,7 @@ def save(model: Un0, path: str | Path, *, extra: dict[str, Any] | None = None) -
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
             "config": model.config.to_dict(),
-            "weights": {"file": weights.name, "sha256": _sha256(tmp_w)},
+            "weights": {"file": weights.name, "sha256": sha256_file(tmp_w)},
             "created_by": f"un0hw {__version__}",
             "extra": extra or {},
         }
@@ -202,7 +193,7 @@ def _read_sidecar(sidecar: Path, weights: Path) -> Un0Config:
     except jsonschema.ValidationError as exc:
         where = "/".join(map(str, exc.absolute_path)) or "top level"
         raise CheckpointError(f"{sidecar}: invalid checkpoint description at {where}: {exc.message}") from None
-    if doc["weights"]["sha256"] != _sha256(weights):
+    if doc["weights"]["sha256"] != sha256_file(weights):
         raise CheckpointError(
             f"{weights}: SHA-256 differs from the one recorded in {sidecar.name} "
             "(the weights file was changed, truncated or belongs to another checkpoint)"

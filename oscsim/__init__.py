@@ -5,7 +5,7 @@ Imports torch and numpy (and scipy for the adaptive reference) only.
 
 from oscsim.coupling import drive_coupling, kuramoto_coupling, naive_coupling, velocity
 from oscsim.errors import OscsimError
-from oscsim.fileio import atomic_path
+from oscsim.fileio import atomic_path, sha256_file
 from oscsim.fixedpoint import (
     TileFormat,
     TileProgram,
@@ -38,6 +38,7 @@ __all__ = [
     "RK4",
     "TABLEAUS",
     "atomic_path",
+    "sha256_file",
     "choose_scale",
     "dequantize",
     "fake_quantize",

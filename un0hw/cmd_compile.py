@@ -3,26 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
-import sys
 import time
 from pathlib import Path
 
 from compiler.options import CompileError
 from hw.calibration import CalibrationError
+from oscsim import sha256_file
 
 ERRORS = (CompileError, CalibrationError)
-
-
-def _sha256(path: Path) -> str | None:
-    if not path.is_file():
-        return None
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def cmd_compile(args: argparse.Namespace) -> int:
@@ -42,7 +31,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
     timings: dict = {}
     t0 = time.perf_counter()
     ir = compiler.compile(model, options, calibration=calibration, source=str(args.checkpoint),
-                          source_sha256=_sha256(Path(args.checkpoint)), progress=True, timings=timings)
+                          source_sha256=sha256_file(args.checkpoint) if Path(args.checkpoint).is_file() else None, progress=True, timings=timings)
     ir.save(args.output)
     total = time.perf_counter() - t0
     print(summary(ir, args.output))

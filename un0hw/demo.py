@@ -19,7 +19,6 @@ Steps (each timed; a step whose tool is missing says why and the report labels i
 
 from __future__ import annotations
 
-import hashlib
 import html
 import json
 import platform
@@ -34,6 +33,8 @@ from typing import Any, Callable
 
 import torch
 from tqdm import tqdm
+
+from oscsim import sha256_file
 
 SEED = 0
 OPERATING_POINTS = {
@@ -68,14 +69,6 @@ class Step:
     seconds: float = 0.0
     reason: str = ""
     data: dict[str, Any] = field(default_factory=dict)
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _tool_version(cmd: list[str]) -> str:
@@ -180,7 +173,7 @@ class Demo:
         self.ctx["ir"] = {}
         for name, opts in OPERATING_POINTS.items():
             ir = compiler.compile(self.ctx["model"], compiler.CompileOptions(**opts, seed=SEED), calibration=cal,
-                                  source=str(self.ctx["checkpoint"]), source_sha256=_sha256(self.ctx["checkpoint"]))
+                                  source=str(self.ctx["checkpoint"]), source_sha256=sha256_file(self.ctx["checkpoint"]))
             folder = ir.save(self.out / "arrays" / name)
             self.ctx["ir"][name] = ir
             s.data[name] = {"options": opts, "summary": summary(ir, f"arrays/{name}"), "tau_s": ir.tau_s,
@@ -330,7 +323,7 @@ def provenance(demo: Demo) -> list[tuple[str, str]]:
         ("torch", torch.__version__),
         ("numpy", numpy.__version__),
         ("machine", f"{platform.machine()}, {platform.processor() or 'cpu'}, {torch.get_num_threads()} threads"),
-        ("checkpoint", f"{demo.ctx['checkpoint'].name} sha256 {_sha256(demo.ctx['checkpoint'])}"),
+        ("checkpoint", f"{demo.ctx['checkpoint'].name} sha256 {sha256_file(demo.ctx['checkpoint'])}"),
         ("seed", str(SEED)),
         ("ngspice", _tool_version(["ngspice", "-v"]) if shutil.which("ngspice") else "absent"),
         ("iverilog", _tool_version(["iverilog", "-V"]) if shutil.which("iverilog") else "absent"),
