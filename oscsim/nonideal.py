@@ -234,8 +234,9 @@ class ChipSystems:
     nu: Tensor  # (1 | chips, N_c)
 
 
-#: the last realisation without autograd: (fingerprint of the params, static key, systems)
-_LAST: list = [None, None, None]
+#: recent realisations without autograd: (fingerprint of the params, static key) → systems
+_REALIZED: OrderedDict[tuple, ChipSystems] = OrderedDict()
+_REALIZED_ENTRIES = 4
 
 
 def _fingerprint(params: KuramotoParams) -> tuple:
@@ -252,7 +253,7 @@ def realize(params: KuramotoParams, nonideal: NonIdeal) -> ChipSystems:
     """Apply quantisation, then per-chip gains, dead couplers and frequency offsets.
 
     Terms that are off leave their tensor shared (chip axis of 1, no copy beyond a view).
-    Without autograd the last result is reused when params with the same values (by a
+    Without autograd a recent result (of the last four) is reused when params with the same values (by a
     fingerprint: sums and a strided sample) meet the same static terms and chips again —
     batch after batch of one chip costs one realisation.
     """
@@ -262,12 +263,15 @@ def realize(params: KuramotoParams, nonideal: NonIdeal) -> ChipSystems:
     cacheable = not torch.is_grad_enabled() or not any(
         t.requires_grad for t in (params.K, params.omega, params.drive, params.C, params.nu))
     if cacheable:
-        fingerprint = _fingerprint(params)
-        if _LAST[0] == fingerprint and _LAST[1] == static_key:
-            return _LAST[2]
+        key = (_fingerprint(params), static_key)
+        if key in _REALIZED:
+            _REALIZED.move_to_end(key)
+            return _REALIZED[key]
     systems = _realize(params, nonideal)
     if cacheable:
-        _LAST[:] = [fingerprint, static_key, systems]
+        _REALIZED[key] = systems
+        while len(_REALIZED) > _REALIZED_ENTRIES:
+            _REALIZED.popitem(last=False)
     return systems
 
 
