@@ -268,7 +268,8 @@ def realize(params: KuramotoParams, nonideal: NonIdeal) -> ChipSystems:
             _REALIZED.move_to_end(key)
             return _REALIZED[key]
     systems = _realize(params, nonideal)
-    if cacheable:
+    if cacheable:  # the kept copy owns its storage: terms that are off return views of `params`
+        systems = ChipSystems(*(t.clone() for t in (systems.K, systems.omega, systems.drive, systems.C, systems.nu)))
         _REALIZED[key] = systems
         while len(_REALIZED) > _REALIZED_ENTRIES:
             _REALIZED.popitem(last=False)

@@ -196,6 +196,23 @@ def test_chip_seed_fixes_the_static_draws_and_sample_seed_only_the_dynamics() ->
     assert not torch.equal(run(noisy), run(noisy.replace(sample_seed=2)))
 
 
+def test_a_kept_realisation_does_not_follow_later_changes_to_the_params() -> None:
+    """Without autograd realisations are reused by value; one computed from a tensor that
+    is later changed in place (a parameter being trained) must not change with it."""
+    params, theta0, labels = system()
+    omega = params.omega.clone()
+    p = KuramotoParams(K=params.K, omega=omega, drive=params.drive, C=params.C, nu=params.nu)
+    ni = NonIdeal(coupling_bits=5)  # ω is not quantised: the realised ω could be a view of it
+    fresh = KuramotoParams(K=params.K, omega=params.omega.clone(), drive=params.drive, C=params.C, nu=params.nu)
+    with torch.no_grad():
+        first = simulate(p, theta0, labels, nonideal=ni).theta
+        omega += 1.0  # a training step on the parameter p.omega is
+        again = simulate(fresh, theta0, labels, nonideal=ni).theta  # the old values: found by value
+        changed = simulate(p, theta0, labels, nonideal=ni).theta
+    assert torch.equal(first, again)
+    assert not torch.equal(first, changed)
+
+
 @settings(max_examples=15, deadline=None)
 @given(sig_w=st.floats(0, 1), sig_g=st.floats(0, 0.5), dead=st.floats(0, 0.5), bits=st.none() | st.integers(2, 12),
        chip_seed=st.integers(0, 2**40), chips=st.integers(1, 3))
