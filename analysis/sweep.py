@@ -58,7 +58,7 @@ FACTORS = (
 COMPILE_PREFIX = "compile."
 _KEYS = {
     "kind", "title", "checkpoint", "factor", "values", "seeds", "samples", "x_scale", "batch_size", "seed",
-    "chips", "yield_within", "chip_group", "nonideal", "compile",
+    "chips", "yield_within", "chip_group", "nonideal", "compile", "calibration", "tau_s",
 }
 IDEAL = "ideal"
 POINT_FIELDS = ("value", "seed", "fid", "precision", "recall", "class_accuracy", "seconds")
@@ -89,6 +89,8 @@ class SweepSpec:
     chips: int = 50
     yield_within: float = 0.1
     chip_group: int = 10
+    calibration: str | None = None
+    tau_s: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -130,13 +132,22 @@ def load_spec(path: str | Path) -> SweepSpec:
     kind = data.get("kind")
     if kind not in KINDS:
         raise SweepError(f"{src}: 'kind' must be one of {', '.join(KINDS)}, not {kind!r}")
+    calibration = tau_s = None
+    derived: dict[str, Any] = {}
+    if "calibration" in data:
+        calibration, tau_s, derived = _from_calibration(src, data)
+    elif "tau_s" in data:
+        raise SweepError(f"{src}: 'tau_s' goes with 'calibration' (it converts the cells' figures to model time)")
     try:
-        nonideal = NonIdeal.from_dict(data.get("nonideal", {}), source=f"{src} [nonideal]")
+        table = data.get("nonideal", {})
+        nonideal = NonIdeal.from_dict({**derived, **table} if isinstance(table, dict) else table,
+                                      source=f"{src} [nonideal]")
     except OscsimError as exc:
         raise SweepError(str(exc)) from None
     if nonideal.chips != 1:
         raise SweepError(f"{src} [nonideal]: 'chips' is set by the sweep, leave it out")
-    kw: dict[str, Any] = {"kind": kind, "source": src, "nonideal": nonideal}
+    kw: dict[str, Any] = {"kind": kind, "source": src, "nonideal": nonideal, "calibration": calibration,
+                          "tau_s": tau_s}
     for key in ("title", "checkpoint"):
         if key in data:
             if not isinstance(data[key], str) or not data[key]:
@@ -183,6 +194,60 @@ def load_spec(path: str | Path) -> SweepSpec:
                 raise SweepError(f"{src}: '{key}' belongs to one-factor sweeps, not {kind}")
         kw.setdefault("samples", 1000)
     return SweepSpec(**kw)
+
+
+def nonideal_from_calibration(calibration, tau_s: float, **overrides) -> NonIdeal:
+    """The hardware a `hw.Calibration`'s cells make at time scale τ (s per model time).
+
+    Phase noise from the period jitter (σ_model = σ_phys √τ, `oscsim.to_model_time`),
+    frequency mismatch from σ(f0)/f0 (σ_ω = 2π σ_f τ), coupling gain mismatch as the
+    log-normal σ with the calibration's relative spread (σ² = ln(1 + s²)), and the
+    coupler's code width; `overrides` (NonIdeal fields) win.
+    """
+    from oscsim import freq_mismatch_to_model, to_model_time
+
+    if not (isinstance(tau_s, (int, float)) and math.isfinite(tau_s) and tau_s > 0):
+        raise SweepError(f"tau_s must be a positive number of seconds, not {tau_s!r}")
+    base = {
+        "phase_noise_rad_per_sqrt_t": to_model_time(calibration.phase_noise_rad_per_sqrt_s, tau_s),
+        "freq_mismatch_rad_per_t": freq_mismatch_to_model(calibration.sigma_f0_rel * calibration.f0_hz, tau_s),
+        "coupling_mismatch_sigma": math.sqrt(math.log1p(calibration.sigma_k_rel**2)),
+        "coupling_bits": calibration.coupler_bits,
+    }
+    return NonIdeal(**{**base, **overrides})
+
+
+def _from_calibration(src: str, data: dict[str, Any]) -> tuple[str, float, dict[str, Any]]:
+    """'calibration' ("default" or a calibration file) and 'tau_s' (or the compiler's τ for
+    the model with the spec's [compile] options and that calibration) → NonIdeal fields."""
+    from hw.calibration import Calibration, CalibrationError
+
+    name = data["calibration"]
+    if not isinstance(name, str) or not name:
+        raise SweepError(f"{src}: 'calibration' must be \"default\" or a calibration file, not {name!r}")
+    try:
+        if name == "default":
+            cal = Calibration.default()
+        else:
+            path = Path(name) if Path(name).is_absolute() else Path(src).parent / name
+            cal = Calibration.load(path)
+    except CalibrationError as exc:
+        raise SweepError(f"{src}: 'calibration': {exc}") from None
+    tau_s = data.get("tau_s")
+    if tau_s is None:  # the compiler picks τ for this model on these cells
+        import compiler
+        import models
+        from models.checkpoint import SHIPPED
+
+        ckpt = data.get("checkpoint", "shipped")
+        path = Path(SHIPPED) if ckpt == "shipped" else (Path(ckpt) if Path(ckpt).is_absolute() else Path(src).parent / ckpt)
+        options = _compile_options(_compile_base(src, data.get("compile", {})))
+        tau_s = compiler.compile(models.load(path), options, calibration=cal).tau_s
+    if isinstance(tau_s, bool) or not isinstance(tau_s, (int, float)) or not (math.isfinite(tau_s) and tau_s > 0):
+        raise SweepError(f"{src}: 'tau_s' must be a positive number of seconds, not {tau_s!r}")
+    derived = nonideal_from_calibration(cal, float(tau_s)).to_dict()
+    keep = ("phase_noise_rad_per_sqrt_t", "freq_mismatch_rad_per_t", "coupling_mismatch_sigma", "coupling_bits")
+    return name, float(tau_s), {k: derived[k] for k in keep}
 
 
 def load_nonideal(path: str | Path) -> NonIdeal:

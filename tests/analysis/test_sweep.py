@@ -8,6 +8,7 @@ from importlib import resources
 from pathlib import Path
 
 import pytest
+import torch
 
 import models
 from analysis import sweep
@@ -173,3 +174,30 @@ bits = 8
     summary = {e["value"]: e for e in run_sweep(spec, tmp_path / "sp", progress=False)["summary"]}
     assert summary[0.05]["fid"] > 1.5 * summary[1.0]["fid"]  # 5 % of the couplings is not the model
     assert summary[1.0]["fid"] < 1.5 * summary["ideal"]["fid"]  # everything kept, 8-bit codes
+
+
+def test_hardware_from_a_calibration(tmp_path: Path) -> None:
+    """A cell's figures → NonIdeal at time scale τ: σ_φ = 2π f0 σ_T √f0 · √τ,
+    σ_ω = 2π σ(f0) τ, log-normal σ with the coupler's relative spread, its code width."""
+    import math
+
+    from hw.calibration import Calibration
+
+    cal = Calibration.default()
+    tau = 1e-7
+    ni = sweep.nonideal_from_calibration(cal, tau, readout_bits=6)
+    assert ni.phase_noise_rad_per_sqrt_t == pytest.approx(
+        2 * math.pi * cal.f0_hz * cal.period_jitter_s * math.sqrt(cal.f0_hz) * math.sqrt(tau))
+    assert ni.freq_mismatch_rad_per_t == pytest.approx(2 * math.pi * cal.sigma_f0_rel * cal.f0_hz * tau)
+    gains = torch.exp(ni.coupling_mismatch_sigma * torch.randn(200_000, generator=torch.Generator().manual_seed(0),
+                                                               dtype=torch.float64))
+    assert float(gains.std() / gains.mean()) == pytest.approx(cal.sigma_k_rel, rel=0.02)
+    assert (ni.coupling_bits, ni.readout_bits) == (cal.coupler_bits, 6)
+
+    spec = load_spec(write(tmp_path, TINY + f'calibration = "default"\ntau_s = {tau}\n[nonideal]\nreadout_bits = 5\n'))
+    assert spec.nonideal == sweep.nonideal_from_calibration(cal, tau, readout_bits=5)
+    assert (spec.calibration, spec.tau_s) == ("default", tau)
+    with pytest.raises(SweepError, match=r"'tau_s' goes with 'calibration'"):
+        load_spec(write(tmp_path, TINY + "tau_s = 1e-7\n", "t.toml"))
+    with pytest.raises(SweepError, match=r"'calibration': "):
+        load_spec(write(tmp_path, TINY + 'calibration = "nope.json"\n', "c.toml"))
