@@ -231,6 +231,9 @@ def _euler_no_grad(
         return x if order is None else x.index_select(-2, order)
 
     phi_noise = draws(steps, batch, n_c) if noise_scale > 0 and n_c else None
+    if noise_scale > 0:  # reused buffers of the main block's draws
+        raw = theta0.new_empty(batch, n)
+        permuted = torch.empty_like(raw) if order is not None else None
     # the conditioning block alone, as `velocity` integrates it; sin φ, cos φ at each step
     phi = theta0[:, n:]
     phi_frames = [phi]
@@ -265,7 +268,8 @@ def _euler_no_grad(
         velocity_main = torch.addcmul(params.omega, cos, w_sin, out=w_sin).addcmul_(sin, w_cos, value=-1.0)
         theta.add_(velocity_main, alpha=h)
         if noise_scale > 0:
-            theta.add_(draws(batch, n), alpha=noise_scale)
+            torch.randn(raw.shape, generator=generator, dtype=raw.dtype, device=raw.device, out=raw)
+            theta.add_(raw if order is None else torch.index_select(raw, 0, order, out=permuted), alpha=noise_scale)
         if theta_frames is not None:
             theta_frames.append(theta.clone())
 
