@@ -52,7 +52,7 @@ from oscsim.errors import OscsimError
 from oscsim.fileio import atomic_path
 from oscsim.params import KuramotoParams
 from oscsim.quant import SCALE_METHODS, choose_scale, qmax, quantize
-from oscsim.simulate import SimResult, _checked_labels
+from oscsim.simulate import SimResult, _checked_labels, check_run
 
 WORD_MASK = 0xFFFFFFFF
 # the running sums go through a float64 GEMM, exact for integers below 2^52, and
@@ -604,14 +604,7 @@ def simulate_fixed(
     `TileProgram.from_params` for h = T/steps, theta0 rounded to the nearest phase code.
     Phases come back unwrapped (the sum of every step's increment), in params' dtype/device.
     """
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
-        raise OscsimError(f"steps must be a non-negative int, not {steps!r}")
-    if isinstance(T, bool) or not (isinstance(T, (int, float)) and math.isfinite(T) and T > 0):
-        raise OscsimError(f"T must be a positive finite number, not {T!r}")
-    width = params.n + params.n_cond
-    if not isinstance(theta0, Tensor) or theta0.ndim != 2 or theta0.shape[1] != width:
-        got = tuple(theta0.shape) if isinstance(theta0, Tensor) else type(theta0).__name__
-        raise OscsimError(f"theta0 must be (B, N + N_c) = (B, {width}), not {got}")
+    check_run(params, theta0, steps=steps, T=T)
     if labels is not None:
         labels = _checked_labels(params, labels, theta0.shape[0])
     program = TileProgram.from_params(params, h=float(T) / max(steps, 1), fmt=fmt, scale_method=scale_method)

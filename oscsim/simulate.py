@@ -79,6 +79,18 @@ def gather_drive(params: KuramotoParams, labels: Tensor | None, batch: int) -> T
     return drive
 
 
+def check_run(params: KuramotoParams, theta0: Tensor, *, steps: int, T: float) -> None:
+    """The checks every integrator of `params` makes: steps, T, and theta0's shape."""
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
+        raise OscsimError(f"steps must be a non-negative int, not {steps!r}")
+    if isinstance(T, bool) or not (isinstance(T, (int, float)) and math.isfinite(T) and T > 0):
+        raise OscsimError(f"T must be a positive finite number, not {T!r}")
+    width = params.n + params.n_cond
+    if not isinstance(theta0, Tensor) or theta0.ndim != 2 or theta0.shape[1] != width:
+        got = tuple(theta0.shape) if isinstance(theta0, Tensor) else type(theta0).__name__
+        raise OscsimError(f"theta0 must be (B, N + N_c) = (B, {width}), not {got}")
+
+
 def simulate(
     params: KuramotoParams,
     theta0: Tensor,
@@ -112,14 +124,7 @@ def simulate(
     """
     if method not in METHODS:
         raise OscsimError(f"method must be one of {', '.join(METHODS)}; got {method!r}")
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
-        raise OscsimError(f"steps must be a non-negative int, not {steps!r}")
-    if isinstance(T, bool) or not (isinstance(T, (int, float)) and math.isfinite(T) and T > 0):
-        raise OscsimError(f"T must be a positive finite number, not {T!r}")
-    width = params.n + params.n_cond
-    if not isinstance(theta0, Tensor) or theta0.ndim != 2 or theta0.shape[1] != width:
-        got = tuple(theta0.shape) if isinstance(theta0, Tensor) else type(theta0).__name__
-        raise OscsimError(f"theta0 must be (B, N + N_c) = (B, {width}), not {got}")
+    check_run(params, theta0, steps=steps, T=T)
     if theta0.dtype != params.dtype or theta0.device != params.device:
         raise OscsimError(
             f"theta0 is {theta0.dtype} on {theta0.device}, params are {params.dtype} on "

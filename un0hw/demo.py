@@ -185,20 +185,12 @@ class Demo:
         (period jitter), coupling mismatch, and frequency mismatch — raw (`trimmed=False`:
         σ(f0)·f0 of untrimmed cells) or what remains after a per-cell trim to the
         frequency DAC's resolution (the ω code's LSB, uniform: LSB/√12)."""
-        from oscsim import NonIdeal
-        from oscsim.nonideal import freq_mismatch_to_model, to_model_time
+        from analysis.sweep import nonideal_from_calibration
 
-        cal = self.ctx["calibration"]
-        tau = ir.tau_s
+        overrides = {"coupling_bits": None, "chip_seed": SEED, "sample_seed": SEED}  # the IR's codes are the coupler's
         if trimmed:
-            lsb = float(ir.tensors["omega.scale"].abs().max())
-            freq = lsb / 12**0.5
-        else:
-            freq = freq_mismatch_to_model(cal.sigma_f0_rel * cal.f0_hz, tau)
-        return NonIdeal(
-            phase_noise_rad_per_sqrt_t=to_model_time(cal.phase_noise_rad_per_sqrt_s, tau),
-            freq_mismatch_rad_per_t=freq, coupling_mismatch_sigma=cal.sigma_k_rel, chip_seed=SEED, sample_seed=SEED,
-        )
+            overrides["freq_mismatch_rad_per_t"] = float(ir.tensors["omega.scale"].abs().max()) / 12**0.5
+        return nonideal_from_calibration(self.ctx["calibration"], ir.tau_s, **overrides)
 
     def quality(self, s: Step) -> None:
         from analysis.evaluate import digits_extractor, score_model
