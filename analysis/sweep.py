@@ -114,18 +114,23 @@ def _int(src: str, key: str, value: Any, low: int) -> int:
     return value
 
 
+def _read_toml(path: Path, *, missing: str) -> dict[str, Any]:
+    """A TOML file's table, or one SweepError line naming the file."""
+    try:
+        return tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise SweepError(f"{path}: {missing}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SweepError(f"{path}: cannot read ({exc})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise SweepError(f"{path}: not valid TOML ({exc})") from None
+
+
 def load_spec(path: str | Path) -> SweepSpec:
     """Read and check a sweep spec; every problem is one line naming the file and key."""
     path = Path(path)
     src = str(path)
-    try:
-        data = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise SweepError(f"{src}: no such spec file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SweepError(f"{src}: cannot read ({exc})") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise SweepError(f"{src}: not valid TOML ({exc})") from None
+    data = _read_toml(path, missing="no such spec file")
     unknown = sorted(set(data) - _KEYS)
     if unknown:
         raise SweepError(f"{src}: unknown key(s) {', '.join(unknown)}; valid: {', '.join(sorted(_KEYS))}")
@@ -253,14 +258,7 @@ def _from_calibration(src: str, data: dict[str, Any]) -> tuple[str, float, dict[
 def load_nonideal(path: str | Path) -> NonIdeal:
     """The [nonideal] table of a TOML file (a sweep spec or a file of its own)."""
     src = str(path)
-    try:
-        data = tomllib.loads(Path(path).read_text())
-    except FileNotFoundError:
-        raise SweepError(f"{src}: no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SweepError(f"{src}: cannot read ({exc})") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise SweepError(f"{src}: not valid TOML ({exc})") from None
+    data = _read_toml(Path(path), missing="no such file")
     if "nonideal" not in data:
         raise SweepError(f"{src}: needs a [nonideal] table of NonIdeal fields")
     try:
