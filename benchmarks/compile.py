@@ -22,14 +22,14 @@ import time
 def vm_hwm_gb() -> float:
     for line in open("/proc/self/status"):
         if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024**2
+            return int(line.split()[1]) * 1024 / 1e9
     return float("nan")
 
 
 def vm_rss_gb() -> float:
     for line in open("/proc/self/status"):
         if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024**2
+            return int(line.split()[1]) * 1024 / 1e9
     return float("nan")
 
 

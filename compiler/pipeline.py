@@ -33,6 +33,26 @@ def _peak_rss_bytes() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
+def _system(model):
+    """(K as stored, its scale, everything else): the model's main coupling is left as it is
+    stored and scaled stripe by stripe in the passes (`PrunedCouplings`), so compiling never
+    holds a second N×N copy; the rest is `Un0.params()`'s effective system, with a
+    zero-stride placeholder where K would be."""
+    from oscsim import KuramotoParams
+
+    dyn = model.dynamics
+    k_scale, c_scale, d_scale = dyn.scales
+    f32 = {"device": "cpu", "dtype": torch.float32}
+    n = dyn.K.shape[0]
+    C = dyn.K_cond.detach().to(**f32) * c_scale
+    C.diagonal().zero_()
+    params = KuramotoParams(
+        K=torch.zeros((), **f32).expand(n, n), omega=dyn.omega.detach().to(**f32).reshape(-1),
+        drive=dyn.K_drive.detach().to(**f32) * d_scale, C=C, nu=dyn.omega_cond.detach().to(**f32).reshape(-1),
+    )
+    return dyn.K.detach().to(**f32), float(k_scale), params
+
+
 def compile(  # noqa: A001 - the compiler's verb
     model,
     options: CompileOptions | None = None,
@@ -67,12 +87,10 @@ def compile(  # noqa: A001 - the compiler's verb
         return out
 
     with torch.no_grad(), bar:  # the bar closes (ends its line) on errors too
-        params = model.params()
-        params = params.to(device="cpu", dtype=torch.float32)
-        K = params.K.contiguous()
+        K, k_scale, params = _system(model)
         generator = torch.Generator().manual_seed(options.seed)
 
-        view, prune_report = run("prune", lambda: prune(K, options))
+        view, prune_report = run("prune", lambda: prune(K, options, scale=k_scale))
         useful = options.target == "sparse-routed" or options.prune != "none"
         part = run("partition", lambda: partition(view, options.tile, options.partition, seed=options.seed, useful=useful))
         routing = run("route", lambda: route(view, part, options))

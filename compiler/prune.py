@@ -29,18 +29,24 @@ def row_chunks(n_rows: int, n_cols: int) -> Iterator[tuple[int, int]]:
 
 @dataclass(frozen=True)
 class PrunedCouplings:
-    """K (N, N), effective (scales applied, zero diagonal), with the kept support
-    ``|K_ij| >= row_threshold[i]`` and K_ij ≠ 0.
+    """The effective couplings K_eff = scale · K with a zero diagonal, and the kept support
+    ``|K_eff_ij| >= row_threshold[i]``, K_eff_ij ≠ 0.
+
+    K is held as stored (e.g. the model's raw parameter with its μP `scale` not yet
+    applied): every accessor builds the effective values of just the rows or columns it
+    returns, so no second N×N tensor is ever made (1 GB at N = 16384).
 
     Attributes:
-        K: the unpruned effective couplings.
+        K: (N, N) stored couplings (diagonal and scale not yet applied).
         row_threshold: (N,) magnitude threshold per receiving row (0: keep all).
         method: the pruning that produced the thresholds.
+        scale: the factor from stored to effective couplings.
     """
 
     K: Tensor
     row_threshold: Tensor
     method: str
+    scale: float = 1.0
 
     @property
     def n(self) -> int:
@@ -51,29 +57,36 @@ class PrunedCouplings:
         return not bool((self.row_threshold > 0).any())
 
     def mask(self, values: Tensor, rows: Tensor) -> Tensor:
-        """Kept-support mask of `values` (len(rows), M), a gather of K's rows `rows`."""
+        """Kept-support mask of effective `values` (len(rows), M) of K's rows `rows`."""
         return (values != 0) & (values.abs() >= self.row_threshold[rows].unsqueeze(1))
 
-    def rows(self, start: int, stop: int) -> Tensor:
-        """K[start:stop] with the pruned entries set to zero (a new tensor)."""
-        block = self.K[start:stop]
-        if self.keeps_all:
-            return block.clone()
-        return torch.where(self.mask(block, torch.arange(start, stop, device=block.device)), block, 0.0)
+    def _effective(self, block: Tensor, rows: Tensor, cols: Tensor) -> Tensor:
+        out = block * self.scale  # a new tensor
+        out[rows.unsqueeze(1) == cols.unsqueeze(0)] = 0.0
+        return out
+
+    def _pruned(self, eff: Tensor, rows: Tensor) -> Tensor:
+        return eff if self.keeps_all else torch.where(self.mask(eff, rows), eff, 0.0)
+
+    def rows(self, start: int, stop: int, *, pruned: bool = True) -> Tensor:
+        """Effective K[start:stop] (pruned entries zero unless `pruned=False`), a new tensor."""
+        r = torch.arange(start, stop, device=self.K.device)
+        eff = self._effective(self.K[start:stop], r, torch.arange(self.n, device=self.K.device))
+        return self._pruned(eff, r) if pruned else eff
 
     def columns(self, start: int, stop: int) -> Tensor:
-        """The pruned K[:, start:stop] (a new tensor; no copy of the rest of K)."""
-        block = self.K[:, start:stop]
-        if self.keeps_all:
-            return block.clone()
-        return torch.where(self.mask(block, torch.arange(self.n, device=block.device)), block, 0.0)
+        """The pruned effective K[:, start:stop] (a new tensor; no copy of the rest of K)."""
+        r = torch.arange(self.n, device=self.K.device)
+        return self._pruned(self._effective(self.K[:, start:stop], r, torch.arange(start, stop, device=self.K.device)), r)
 
     def gather(self, rows: Tensor, cols: Tensor) -> Tensor:
-        """The pruned K[rows][:, cols] (a new tensor)."""
-        block = self.K[rows][:, cols]
-        if self.keeps_all:
-            return block
-        return torch.where(self.mask(block, rows), block, 0.0)
+        """The pruned effective K[rows][:, cols] (a new tensor)."""
+        return self._pruned(self._effective(self.K[rows][:, cols], rows, cols), rows)
+
+    def values(self, pairs: Tensor) -> Tensor:
+        """Effective K_ij at (M, 2) index pairs (i, j), unpruned."""
+        i, j = pairs[:, 0], pairs[:, 1]
+        return torch.where(i == j, 0.0, self.K[i, j] * self.scale)
 
 
 @dataclass(frozen=True)
@@ -117,30 +130,33 @@ def kth_largest_abs(chunks: Callable[[], Iterable[Tensor]], k: int, *, bins: int
     return float(torch.topk(torch.cat(inside), need).values[-1])
 
 
-def prune(K: Tensor, options: CompileOptions) -> tuple[PrunedCouplings, PruneReport]:
-    """Magnitude (global threshold keeping `options.keep`), per-row top-k, or none.
-    ('block' keeps every coupling here; the crossbars are chosen in routing.)"""
+def prune(K: Tensor, options: CompileOptions, *, scale: float = 1.0) -> tuple[PrunedCouplings, PruneReport]:
+    """Magnitude (global threshold keeping `options.keep`), per-row top-k, or none, of the
+    effective couplings scale · K (zero diagonal). ('block' keeps every coupling here;
+    the crossbars are chosen in routing.)"""
     n = K.shape[0]
     method = options.prune
-    threshold = torch.zeros(n, dtype=K.dtype, device=K.device)
+    base = PrunedCouplings(K=K, row_threshold=torch.zeros(n, dtype=K.dtype, device=K.device), method="none",
+                           scale=float(scale))
+    threshold = base.row_threshold.clone()
     total = 0
     for a, b in row_chunks(n, n):
-        total += int(torch.count_nonzero(K[a:b]))
+        total += int(torch.count_nonzero(base.rows(a, b)))
     if method == "magnitude" and options.keep < 1.0:
         k = max(1, math.ceil(options.keep * total))
-        threshold.fill_(kth_largest_abs(lambda: (K[a:b].flatten() for a, b in row_chunks(n, n)), k))
+        threshold.fill_(kth_largest_abs(lambda: (base.rows(a, b).flatten() for a, b in row_chunks(n, n)), k))
     elif method == "topk":
         if options.topk >= n:
             raise CompileError(f"--topk {options.topk} must be below N = {n} (couplings per row)")
         for a, b in row_chunks(n, n):
-            threshold[a:b] = torch.topk(K[a:b].abs(), options.topk, dim=1).values[:, -1]
+            threshold[a:b] = torch.topk(base.rows(a, b).abs(), options.topk, dim=1).values[:, -1]
         threshold.clamp_(min=torch.finfo(K.dtype).tiny)
-    view = PrunedCouplings(K=K, row_threshold=threshold, method=method)
+    view = PrunedCouplings(K=K, row_threshold=threshold, method=method, scale=float(scale))
     kept, mass, mass_kept = total, 1.0, 1.0
     if not view.keeps_all:
         kept, mass, mass_kept = 0, 0.0, 0.0
         for a, b in row_chunks(n, n):
-            block = K[a:b]
+            block = base.rows(a, b)
             m = view.mask(block, torch.arange(a, b, device=K.device))
             kept += int(torch.count_nonzero(m))
             mass += float(block.abs().sum(dtype=torch.float64))

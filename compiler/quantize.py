@@ -80,7 +80,7 @@ def quantize_couplings(view: PrunedCouplings, part: Partition, routing: Routing,
     blocks = routing.blocks
     by_row = [blocks[blocks[:, 0] == a, 1] for a in range(T)]
     links = routing.links
-    link_val = view.K[links[:, 0], links[:, 1]] if links.numel() else view.K.new_zeros(0)
+    link_val = view.values(links) if links.numel() else view.K.new_zeros(0)
     tile_of = torch.as_tensor(part.tile_of)
 
     def kept_stripe(a: int) -> Tensor:

@@ -140,7 +140,7 @@ def _select_links(view: PrunedCouplings, part: Partition, options: CompileOption
     wires = np.zeros((T, T), dtype=np.int64)
     np.add.at(wires, (recv.numpy(), send.numpy()), 1)
     wires = wires + wires.T
-    kept_mass = float(view.K[links[:, 0], links[:, 1]].abs().sum()) if links.numel() else 0.0
+    kept_mass = float(view.values(links).abs().sum()) if links.numel() else 0.0
     return links, wires, {"dropped": nonzero_off - int(links.shape[0]), "kept_mass": kept_mass}
 
 

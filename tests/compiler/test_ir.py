@@ -144,3 +144,17 @@ def test_coupling_stats_from_codes_match_the_matrix(shipped) -> None:
     K = ir.to_params(dtype=torch.float64).K
     assert kmax == pytest.approx(float(K.abs().max()), rel=1e-6)
     assert torch.allclose(rows, K.abs().sum(1), rtol=1e-6)
+
+
+def test_the_compiler_sees_the_effective_couplings_of_any_stored_K() -> None:
+    # μP scale applied and a stored diagonal ignored, as Un0.params() does
+    config = models.PUBLISHED["digits-n64"].replace(parameterization="mup")
+    model = models.Un0.init(config, seed=3)
+    with torch.no_grad():
+        model.dynamics.K.diagonal().fill_(5.0)
+    ir = compiler.compile(model, CompileOptions(bits=16, tile=64, granularity="tensor"))
+    with torch.no_grad():
+        want = model.params().K
+    got = ir.to_params().K
+    assert bool((torch.diagonal(got) == 0).all())
+    assert float((got - want).abs().max()) <= float(want.abs().max()) / (2**15 - 1) / 2 * 1.01
