@@ -10,9 +10,4 @@ from compiler.ir import ArrayIR, IRError, load
 from compiler.options import CompileError, CompileOptions
 from compiler.pipeline import compile  # noqa: A004
 
-__all__ = ["ArrayIR", "CompileError", "CompileOptions", "IRError", "compile", "load", "to_params"]
-
-
-def to_params(ir: ArrayIR, **kwargs):
-    """The Kuramoto system an IR describes (`ArrayIR.to_params`)."""
-    return ir.to_params(**kwargs)
+__all__ = ["ArrayIR", "CompileError", "CompileOptions", "IRError", "compile", "load"]
