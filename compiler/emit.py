@@ -62,7 +62,7 @@ def rtl_tile(ir: ArrayIR, tile: int, out: str | Path, *, label: int | None = Non
             "files": [stem.with_suffix(".memh").name, stem.with_suffix(".bus.json").name]}
     with atomic_path(stem.with_suffix(".json")) as tmp:
         Path(tmp).write_text(json.dumps(info, indent=1) + "\n")
-    return info
+    return {**info, "program": program}
 
 
 # --- a few cells of the array, as the SPICE array check realises them -----------------------

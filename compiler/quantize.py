@@ -92,7 +92,6 @@ def quantize_couplings(view: PrunedCouplings, part: Partition, routing: Routing,
         return st
 
     rng = torch.Generator().manual_seed(options.seed + 1)
-    row_scale = None
     if options.granularity == "tensor":
         def chunks():
             for t in range(T):
@@ -105,24 +104,21 @@ def quantize_couplings(view: PrunedCouplings, part: Partition, routing: Routing,
         block_scale = scale.reshape(1, 1, 1).expand(len(blocks), 1, 1).clone()
         link_scale = scale.expand(len(link_val)).clone()
     elif options.granularity == "row":
+        slot_of = torch.empty(view.n, dtype=torch.int64)  # oscillator → its row in its tile
+        for a, members in enumerate(part.tiles):
+            slot_of[list(members)] = torch.arange(len(members))
         row_scale = torch.ones(T, S)
         for a in range(T):
             st = kept_stripe(a).reshape(S, -1)
-            members = torch.tensor(part.tiles[a])
             if links.numel():  # this tile's rows' link values join their rows
                 sel = tile_of[links[:, 0]] == a
                 extra = torch.zeros(S, int(sel.sum()), dtype=st.dtype)
-                slot = {int(i): r for r, i in enumerate(members.tolist())}
-                r_idx = torch.tensor([slot[int(i)] for i in links[sel, 0]], dtype=torch.int64)
-                extra[r_idx, torch.arange(len(r_idx))] = link_val[sel]
+                extra[slot_of[links[sel, 0]], torch.arange(int(sel.sum()))] = link_val[sel]
                 st = torch.cat((st, extra), dim=1)
             row_scale[a] = choose_scale(st, bits, method=options.scale_method, dim=1,
                                         percentile=options.percentile).reshape(-1)
         block_scale = row_scale[blocks[:, 0]].unsqueeze(2)  # (nb, S, 1)
         if links.numel():
-            slot_of = torch.empty(view.n, dtype=torch.int64)
-            for a, members in enumerate(part.tiles):
-                slot_of[list(members)] = torch.arange(len(members))
             link_scale = row_scale[tile_of[links[:, 0]], slot_of[links[:, 0]]]
         else:
             link_scale = link_val.new_zeros(0)

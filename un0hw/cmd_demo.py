@@ -11,7 +11,8 @@ ERRORS: tuple = ()
 def cmd_demo(args: argparse.Namespace) -> int:
     from un0hw.demo import run_demo
 
-    index, steps = run_demo(args.output, quick=args.quick, progress=not args.no_progress)
+    command = f"un0hw demo -o {args.output}" + (" --quick" if args.quick else "")
+    index, steps = run_demo(args.output, quick=args.quick, progress=not args.no_progress, command=command)
     for s in steps:
         print(f"  {s.name:<8} {s.status:<8} {s.seconds:6.1f} s" + (f"  {s.reason}" if s.reason else ""))
     print(f"wrote {index} (and index.md beside it)")

@@ -24,7 +24,6 @@ import json
 import platform
 import shutil
 import subprocess
-import sys
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -83,8 +82,9 @@ def _tool_version(cmd: list[str]) -> str:
 
 
 class Demo:
-    def __init__(self, out: Path, *, quick: bool, progress: bool) -> None:
+    def __init__(self, out: Path, *, quick: bool, progress: bool, command: str) -> None:
         self.out = out
+        self.command = command
         self.plan = Plan.of(quick)
         self.quick = quick
         self.progress = progress
@@ -148,14 +148,10 @@ class Demo:
         from hw.calibration import Calibration
 
         self.ctx["calibration"] = Calibration.default()
-        try:
-            from hw.spice.run import unavailable_reason
-        except ImportError:  # pragma: no cover - older layout
-            unavailable_reason = None
-        reason = unavailable_reason() if unavailable_reason else None
-        if reason:
-            from hw.spice.run import SpiceUnavailable
+        from hw.spice.run import SpiceUnavailable, unavailable_reason
 
+        reason = unavailable_reason()
+        if reason:
             raise SpiceUnavailable(f"{reason}; the compiler uses the built-in default calibration (labelled 'default')")
         from hw.characterize import characterize_all
 
@@ -256,7 +252,7 @@ class Demo:
     def rtl(self, s: Step) -> None:
         from compiler.emit import rtl_tile
         from hw.rtl import simulate_tile, unavailable_reason
-        from oscsim.fixedpoint import TileFormat, TileProgram, phase_to_code, run, subsystem
+        from oscsim.fixedpoint import phase_to_code, run
 
         reason = unavailable_reason()
         if reason:
@@ -265,12 +261,8 @@ class Demo:
             raise RtlUnavailable(reason)
         ir = self.ctx["ir"]["A"]
         label = 3
-        info = rtl_tile(ir, 0, self.out / "rtl", label=label)
-        dyn = ir.doc["dynamics"]
-        members = ir.tiles[0]
-        fmt = TileFormat(n=len(members), n_cond=ir.n_cond, weight_bits=max(2, int(ir.doc["options"]["bits"])))
-        program = TileProgram.from_params(subsystem(ir.to_params(dtype=torch.float64), members),
-                                          h=float(dyn["T"]) / int(dyn["steps"]), fmt=fmt, label=label)
+        info = rtl_tile(ir, 0, self.out / "rtl", label=label)  # the memory image, and its program
+        program, fmt, dyn = info["program"], info["program"].fmt, ir.doc["dynamics"]
         g = torch.Generator().manual_seed(SEED)
         theta0 = torch.rand(self.plan.rtl_seeds, fmt.cells, generator=g, dtype=torch.float64) * 2 * torch.pi
         codes0 = phase_to_code(theta0, fmt)
@@ -309,7 +301,7 @@ def provenance(demo: Demo) -> list[tuple[str, str]]:
     import un0hw
 
     rows = [
-        ("command", " ".join(["un0hw", *sys.argv[1:]]) if sys.argv[0].endswith(("un0hw", "__main__.py")) else "un0hw demo"),
+        ("command", demo.command),
         ("un0hw", un0hw.__version__),
         ("python", platform.python_version()),
         ("torch", torch.__version__),
@@ -519,6 +511,8 @@ def write_report(demo: Demo) -> None:
         Path(tmp).write_text(json.dumps(steps, indent=1) + "\n")
 
 
-def run_demo(out: str | Path = "report", *, quick: bool = False, progress: bool = True) -> tuple[Path, list[Step]]:
-    demo = Demo(Path(out), quick=quick, progress=progress)
+def run_demo(out: str | Path = "report", *, quick: bool = False, progress: bool = True,
+             command: str = "un0hw demo") -> tuple[Path, list[Step]]:
+    """Run every step into `out`; `command` is what the provenance table says ran it."""
+    demo = Demo(Path(out), quick=quick, progress=progress, command=command)
     return demo.run(), demo.steps
