@@ -155,6 +155,15 @@ def _halt(lib: Any) -> bool:
     return True
 
 
+def _drain(ng: Any, timeout_s: float) -> None:
+    """Wait (up to `timeout_s`) for the ended run's last background-thread callback. A run
+    may be seen to end ("not running") before that callback comes; arriving after the next
+    run reset the count, it would read as the next run's start, and that run would stop
+    polling before its thread began (seen once in CI as "ngspice produced no transient")."""
+    with _BG_EVENTS:
+        _BG_EVENTS.wait_for(lambda: ng._un0_bg_calls >= 2, timeout=timeout_s)
+
+
 def transient(deck_text: str, *, stop_s: float, timeout_s: float = 30.0, seed: int | None = None) -> Transient:
     """Load `deck_text` (from `cells.deck`) into libngspice, run it, return the transient.
 
@@ -199,9 +208,11 @@ def transient(deck_text: str, *, stop_s: float, timeout_s: float = 30.0, seed: i
                 if not _halt(lib):
                     raise SpiceTimeout(f"ngspice ran past its {timeout_s:g} s limit and did not halt "
                                        f"within {_HALT_GRACE_S:g} s; libngspice is stuck in this process")
+                _drain(ng, 0.5)
                 raise SpiceTimeout(f"ngspice ran past its {timeout_s:g} s limit and was halted")
             with _BG_EVENTS:
                 _BG_EVENTS.wait(_POLL_S)
+        _drain(ng, _HALT_GRACE_S)
 
         log_lines = ng._stdout + ng._stderr
         bad = _fatal_lines(log_lines)
