@@ -1,4 +1,5 @@
-"""Regenerate the README's CLI reference from the parser's --help (or --check it)."""
+"""Regenerate the CLI reference page (docs/cli.md, between its markers) from the parser's
+--help, or --check that it is current (tests/un0hw/test_readme.py does)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ os.environ["COLUMNS"] = "100"  # argparse wraps help to the terminal: fix the wi
 from un0hw.cli import build_parser  # noqa: E402
 
 BEGIN, END = "<!-- cli-reference:begin -->", "<!-- cli-reference:end -->"
-README = Path(__file__).resolve().parent.parent / "README.md"
+PAGE = Path(__file__).resolve().parent.parent / "docs" / "cli.md"
 
 
 def reference() -> str:
@@ -37,8 +38,8 @@ def render(text: str) -> str:
 
 
 if __name__ == "__main__":
-    current = README.read_text()
+    current = PAGE.read_text()
     new = render(current)
     if "--check" in sys.argv:
-        sys.exit(0 if new == current else "README's CLI reference is stale: run python scripts/readme_cli.py")
-    README.write_text(new)
+        sys.exit(0 if new == current else "docs/cli.md is stale: run .venv/bin/python scripts/readme_cli.py")
+    PAGE.write_text(new)
