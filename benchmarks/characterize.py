@@ -6,7 +6,7 @@ From the repository root:
     .venv/bin/python benchmarks/characterize.py            # full characterisation + locking test
     .venv/bin/python benchmarks/characterize.py --quick    # the --quick plan instead of the full one
 
-1. The full characterisation, `hw.characterize.characterize_all` (tuning, K_eff per code
+1. The full characterisation, `hw.characterization.characterize_all` (tuning, K_eff per code
    for both signs, locking regimes, transient-noise jitter, Monte Carlo in 2 worker
    processes), wall time; target < 10 min on 2 cores.
 2. The two-cell locking test alone: a lone-cell run for the period plus one two-cell
@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def _locking_once() -> float:
-    from hw.characterize import measure_pair
+    from hw.measure import measure_pair
     from hw.spice.cells import CouplerDAC, RingOscillator
 
     osc = RingOscillator()
@@ -51,7 +51,7 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=None, help="keep the calibration, plots and decks here")
     args = parser.parse_args()
 
-    from hw.characterize import characterize_all
+    from hw.characterization import characterize_all
     from hw.spice.run import ngspice_version, unavailable_reason
 
     reason = unavailable_reason()

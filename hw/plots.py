@@ -1,4 +1,4 @@
-"""PNG plots of a characterisation run (matplotlib, Agg backend): the edge of `hw.calibrate`.
+"""PNG plots of a characterisation run (matplotlib, Agg backend): the edge of `hw.characterization`.
 
 tuning.png (f0 vs control with the line fit), k_per_code.png (K_eff vs code, both signs,
 against a straight line through the full code), locking.png (ψ vs cycles for the three

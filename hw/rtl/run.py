@@ -4,6 +4,11 @@ Everything that touches iverilog or cocotb is here, imported when used, so `impo
 works where neither is installed. A tile is built once per `TileFormat` into a folder
 named by its parameters (under ``$UN0HW_CACHE/rtl`` or ``~/.cache/un0hw/rtl`` unless a
 build folder is given) and then runs any number of jobs (`hw.rtl.cocotb_driver`).
+
+Paths cross into subprocesses here: cocotb runs iverilog in the build folder and the
+simulator in a run folder, so every path handed to them (build folder, job, result, log
+and results files) is made absolute first, whatever the caller's working folder. The
+programs are found by `hw.tools` (``$UN0HW_IVERILOG``/``$UN0HW_VVP`` override ``PATH``).
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from hw.tools import ToolUnavailable, override_path, require_tool
 from oscsim.fixedpoint import TileFormat, TileProgram, bus_transactions
 
 RTL_DIR = Path(__file__).resolve().parent
@@ -28,21 +34,24 @@ SOURCES = (RTL_DIR / "kuramoto_tile.v",)
 TOPLEVEL = "kuramoto_tile"
 DRIVER_MODULE = "cocotb_driver"  # imported from RTL_DIR: the simulator need not load torch
 TIMESCALE = ("1ns", "1ps")
-INSTALL_HINT = "install Icarus Verilog (Debian/Ubuntu: apt-get install iverilog) and cocotb (pip install 'cocotb>=2.0')"
+INSTALL_HINT = "install cocotb (pip install 'cocotb>=2.0')"
 
 
 class RtlError(RuntimeError):
     """The RTL simulation could not be built or run to the end, or its input was invalid."""
 
 
-class RtlUnavailable(RtlError):
+class RtlUnavailable(RtlError, ToolUnavailable):
     """Icarus Verilog or cocotb is not installed where this process can use them."""
 
 
 def unavailable_reason() -> str | None:
     """Why the RTL cannot be simulated here, or None if it can."""
-    if shutil.which("iverilog") is None or shutil.which("vvp") is None:
-        return f"iverilog/vvp not on PATH; {INSTALL_HINT}"
+    try:
+        for tool in ("iverilog", "vvp"):
+            require_tool(tool, error=RtlUnavailable)
+    except RtlUnavailable as exc:
+        return str(exc)
     try:
         import cocotb  # noqa: F401
         import cocotb_tools.runner  # noqa: F401
@@ -84,24 +93,25 @@ def build(fmt: TileFormat, *, cache_dir: str | os.PathLike | None = None) -> Til
     from cocotb_tools.runner import get_runner
 
     root = Path(cache_dir) if cache_dir is not None else default_cache()
-    build_dir = root / f"tile-{_build_key(fmt)}"
+    build_dir = root.expanduser().resolve() / f"tile-{_build_key(fmt)}"
     marker = build_dir / "built.json"
     if not marker.exists():
-        runner = get_runner("icarus")
-        log = build_dir / "build.log"
-        build_dir.mkdir(parents=True, exist_ok=True)
-        try:
-            runner.build(
-                sources=list(SOURCES),
-                hdl_toplevel=TOPLEVEL,
-                parameters=fmt.rtl_parameters(),
-                build_dir=build_dir,
-                timescale=TIMESCALE,
-                always=True,
-                log_file=log,
-            )
-        except (RuntimeError, SystemExit) as exc:
-            raise RtlError(f"iverilog failed for {fmt.rtl_parameters()}: {exc}; {_tail(log)}") from None
+        with override_path("iverilog", "vvp", error=RtlUnavailable):  # cocotb calls them by name
+            runner = get_runner("icarus")
+            log = build_dir / "build.log"
+            build_dir.mkdir(parents=True, exist_ok=True)
+            try:
+                runner.build(
+                    sources=list(SOURCES),
+                    hdl_toplevel=TOPLEVEL,
+                    parameters=fmt.rtl_parameters(),
+                    build_dir=build_dir,
+                    timescale=TIMESCALE,
+                    always=True,
+                    log_file=log,
+                )
+            except (RuntimeError, SystemExit) as exc:
+                raise RtlError(f"iverilog failed for {fmt.rtl_parameters()}: {exc}; {_tail(log)}") from None
         marker.write_text(json.dumps(fmt.rtl_parameters()))
     return TileBuild(fmt=fmt, build_dir=build_dir)
 
@@ -134,40 +144,42 @@ def run_job(tile: TileBuild, ops: list[dict], *, coverage: bool = True) -> dict:
         "coverage": coverage,
         "ops": ops,
     }
-    run_dir = tile.build_dir / "runs" / uuid.uuid4().hex[:12]
+    build_dir = Path(tile.build_dir).expanduser().resolve()  # the simulator runs in run_dir
+    run_dir = build_dir / "runs" / uuid.uuid4().hex[:12]
     run_dir.mkdir(parents=True)
     job_path, result_path, log = run_dir / "job.json", run_dir / "result.json", run_dir / "sim.log"
     job_path.write_text(json.dumps(job))
-    runner = get_runner("icarus")
-    t0 = time.perf_counter()
     failure = None
-    # the runner hands this process's sys.path to the simulator as PYTHONPATH: put RTL_DIR
-    # on it for the call, so the driver is imported as a top-level module (no torch there)
-    sys.path.insert(0, str(RTL_DIR))
-    try:
-        xml = runner.test(
-            test_module=DRIVER_MODULE,
-            hdl_toplevel=TOPLEVEL,
-            hdl_toplevel_lang="verilog",
-            build_dir=tile.build_dir,
-            test_dir=run_dir,
-            results_xml=str(run_dir / "results.xml"),
-            extra_env={
-                "UN0HW_RTL_JOB": str(job_path),
-                "UN0HW_RTL_RESULT": str(result_path),
-            },
-            log_file=log,
-            timescale=TIMESCALE,
-        )
-        from cocotb_tools.check_results import get_results
+    with override_path("iverilog", "vvp", error=RtlUnavailable):  # cocotb calls vvp by name
+        runner = get_runner("icarus")
+        t0 = time.perf_counter()
+        # the runner hands this process's sys.path to the simulator as PYTHONPATH: put RTL_DIR
+        # on it for the call, so the driver is imported as a top-level module (no torch there)
+        sys.path.insert(0, str(RTL_DIR))
+        try:
+            xml = runner.test(
+                test_module=DRIVER_MODULE,
+                hdl_toplevel=TOPLEVEL,
+                hdl_toplevel_lang="verilog",
+                build_dir=build_dir,
+                test_dir=run_dir,
+                results_xml=str(run_dir / "results.xml"),
+                extra_env={
+                    "UN0HW_RTL_JOB": str(job_path),
+                    "UN0HW_RTL_RESULT": str(result_path),
+                },
+                log_file=log,
+                timescale=TIMESCALE,
+            )
+            from cocotb_tools.check_results import get_results
 
-        _, failed = get_results(Path(xml))
-        if failed:
-            failure = "the cocotb driver failed"
-    except (RuntimeError, SystemExit) as exc:
-        failure = f"the simulation failed ({exc})"
-    finally:
-        sys.path.remove(str(RTL_DIR))
+            _, failed = get_results(Path(xml))
+            if failed:
+                failure = "the cocotb driver failed"
+        except (RuntimeError, SystemExit) as exc:
+            failure = f"the simulation failed ({exc})"
+        finally:
+            sys.path.remove(str(RTL_DIR))
     wall = time.perf_counter() - t0
     if failure is not None or not result_path.exists():
         raise RtlError(f"{failure or 'no result written'}; log {log}: {_tail(log)}")

@@ -285,7 +285,7 @@ class CouplerDAC:
     r_errors: tuple[tuple[str, float], ...] = ()
     # Measurement mode: every resistor x 1e9 (open), the switches still set by the code, so
     # a cell keeps exactly the load its couplers put on it but is not coupled: the bench in
-    # which `hw.characterize.trim_array` measures each cell's loaded free-running frequency.
+    # which `hw.measure.trim_array` measures each cell's loaded free-running frequency.
     open_resistors: bool = False
 
     def __post_init__(self) -> None:

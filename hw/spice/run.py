@@ -6,12 +6,16 @@ background thread (`bg_run`); the caller waits on its start/end callbacks and ha
 circuit state, so runs are serialised by a lock.
 
 Errors are `SpiceError` (or a subclass), carrying the tail of ngspice's own output.
+
+No file path crosses into ngspice here: a deck goes in as text and the transient comes back
+through the shared library's memory, so the caller's working folder never matters. The one
+path that does, ``$NGSPICE_LIBRARY_PATH``, is checked and made absolute by `hw.tools`.
+The `ngspice` command-line program (for plain `.cir` files) is `hw.tools.find_tool("ngspice")`.
 """
 
 from __future__ import annotations
 
 import re
-import shutil
 import threading
 import time
 from dataclasses import dataclass, field
@@ -19,12 +23,14 @@ from typing import Any
 
 import numpy as np
 
+from hw.tools import ToolUnavailable, library_path
+
 
 class SpiceError(RuntimeError):
     """ngspice could not run a deck to the end: bad netlist, no convergence, or a crash."""
 
 
-class SpiceUnavailable(SpiceError):
+class SpiceUnavailable(SpiceError, ToolUnavailable):
     """PySpice or libngspice is not installed where this process can load it."""
 
 
@@ -80,6 +86,13 @@ def _ngspice() -> Any:
 
     # PySpice logs every ngspice stderr line as an error; we report them ourselves.
     logging.getLogger("PySpice").setLevel(logging.CRITICAL)
+    try:  # PySpice read $NGSPICE_LIBRARY_PATH as given; load it checked and absolute
+        override = library_path("libngspice", error=SpiceUnavailable)
+    except SpiceUnavailable as exc:
+        _UNAVAILABLE = exc
+        raise
+    if override is not None:
+        _Shared.LIBRARY_PATH = override.replace("{", "{{").replace("}", "}}")  # PySpice .format()s it
     try:
         _INSTANCE = _Shared.new_instance()
     except OSError as exc:  # dlopen failed
@@ -102,11 +115,6 @@ def ngspice_version() -> str:
     with _LOCK:
         ng = _ngspice()
         return str(ng.ngspice_version)
-
-
-def ngspice_executable() -> str | None:
-    """Path of the `ngspice` command-line program, if on PATH (for plain `.cir` runs)."""
-    return shutil.which("ngspice")
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ import time
 import numpy as np
 import pytest
 
-from hw.characterize import (
+from hw.measure import (
     CharacterizeError,
     fit_adler,
     period_jitter_s,
@@ -87,11 +87,11 @@ def test_period_jitter_of_gaussian_periods():
 def test_a_hanging_monte_carlo_worker_is_stopped_at_its_limit(monkeypatch):
     from tqdm import tqdm
 
-    from hw import calibrate
+    from hw import characterization
     from hw.spice.run import SpiceTimeout
 
-    monkeypatch.setattr(calibrate, "MC_TIMEOUT_S", 2.0)
+    monkeypatch.setattr(characterization, "MC_TIMEOUT_S", 2.0)
     t0 = time.monotonic()
     with pytest.raises(SpiceTimeout, match=re.escape("Monte Carlo workers ran past their 2 s-per-task limit")):
-        calibrate._run_pool(time.sleep, [(60,)], workers=1, bar=tqdm(disable=True))
+        characterization._run_pool(time.sleep, [(60,)], workers=1, bar=tqdm(disable=True))
     assert time.monotonic() - t0 < 2.0 + 10.0  # the limit plus a spawned interpreter's start-up

@@ -28,7 +28,7 @@ def osc():
 
 @pytest.fixture(scope="module")
 def snap(osc):
-    from hw.characterize import ring_snapshot
+    from hw.measure import ring_snapshot
 
     return ring_snapshot(osc, vctrl_v=VCTRL_V)
 
@@ -36,7 +36,7 @@ def snap(osc):
 @pytest.mark.parametrize("theta_rad", [0.3, 2.0, 4.0])
 def test_a_ring_starts_at_the_phase_its_snapshot_sets(osc, snap, theta_rad):
     # θ = 0 at stage 0's rising crossing, so a ring started at θ next crosses at (1 − θ/2π) T.
-    from hw.characterize import rising_crossings
+    from hw.measure import rising_crossings
     from hw.spice.cells import deck, ring_bench
 
     period_s = snap.period_s
@@ -58,7 +58,7 @@ def test_array_settings_are_checked(osc):
 def test_trimmed_chain_locks_in_phase(osc, snap):
     # The middle cell carries two couplers, the ends one: untrimmed, the middle runs ~15 %
     # slower, far beyond 2K, and the chain cannot lock. Trimmed, it locks in phase.
-    from hw.characterize import ring_phase, trim_array
+    from hw.measure import ring_phase, trim_array
     from hw.spice.cells import array_bench, deck
 
     couplings = {(0, 1): 7, (1, 2): 7}
@@ -80,3 +80,29 @@ def test_trimmed_chain_locks_in_phase(osc, snap):
     # in phase up to a static offset of ~1.5 deg: the middle cell runs at a higher control, so
     # its edges (where phase is read) have a slightly different shape
     np.testing.assert_allclose(psi, 0.0, atol=np.radians(3))
+
+
+def test_measure_array_checks_its_phases(osc):
+    from hw.measure import CharacterizeError, measure_array
+
+    with pytest.raises(CharacterizeError, match=r"^theta0 must hold 2 finite phases \(one per cell\), not shape \(3,\)$"):
+        measure_array(osc, couplings={(0, 1): 7}, target_f_hz=[300e6] * 2, theta0=[0.0, 1.0, 2.0],
+                      carrier_hz=300e6, stop_s=1e-9)
+
+
+def test_measure_array_with_a_relative_deck_path_from_another_cwd(osc, tmp_path, monkeypatch):
+    # Paths given relative to the caller's folder: the deck lands there and ngspice's run (in
+    # this process, the deck as text) does not depend on the working folder.
+    from hw.measure import measure_array
+
+    monkeypatch.chdir(tmp_path)
+    target_hz = 300e6
+    stop_s = 20 / target_hz
+    got = measure_array(osc, couplings={(0, 1): 7}, target_f_hz=[target_hz] * 2, theta0=[0.0, 1.0],
+                        carrier_hz=target_hz, stop_s=stop_s, points_per_period=60, trim_tol_rel=2e-3,
+                        deck_path="rel/decks/array.cir")
+    assert (tmp_path / "rel" / "decks" / "array.cir").read_text() == got["deck"]
+    assert got["trim"].error_rel < 2e-3 and got["couplers"] == 1 and got["stop_s"] == stop_s
+    assert len(got["phases"]) == 2
+    for t, theta in got["phases"]:
+        assert t[-1] > 0.8 * stop_s and np.all(np.diff(theta) > 0)  # every cell ran to the end

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from hw.spice import run
+from hw.tools import find_tool
 
 _REASON = run.unavailable_reason()
 pytestmark = pytest.mark.skipif(_REASON is not None, reason=f"ngspice-shared unavailable: {_REASON}")
@@ -44,13 +45,13 @@ def osc():
 
 @pytest.fixture(scope="module")
 def kvco(osc):
-    from hw.characterize import measure_ring
+    from hw.measure import measure_ring
 
     return (measure_ring(osc, vctrl_v=VCTRL_V + 0.02).f0_hz - measure_ring(osc, vctrl_v=VCTRL_V - 0.02).f0_hz) / 0.04
 
 
 def _coupling(osc, kvco, code, k_guess):
-    from hw.characterize import measure_coupling
+    from hw.measure import measure_coupling
     from hw.spice.cells import CouplerDAC
 
     vb = VCTRL_V + 4 * k_guess / (2 * math.pi * kvco)  # lone-cell detuning 4K: a drift, Dw/2K ~ 1.5 loaded
@@ -60,7 +61,7 @@ def _coupling(osc, kvco, code, k_guess):
 @pytest.mark.parametrize(("code", "target_rad", "b_offset_stages"), [(7, 0.0, 1), (-7, np.pi, 3)],
                          ids=["positive-in-phase", "negative-anti-phase"])
 def test_dac_sign_sets_in_phase_or_anti_phase_lock(osc, code, target_rad, b_offset_stages):
-    from hw.characterize import measure_pair
+    from hw.measure import measure_pair
     from hw.spice.cells import CouplerDAC
 
     m = measure_pair(osc, CouplerDAC(code=code), vctrl_a_v=VCTRL_V, b_offset_stages=b_offset_stages)
@@ -72,7 +73,7 @@ def test_dac_sign_sets_in_phase_or_anti_phase_lock(osc, code, target_rad, b_offs
 
 def test_dac_detuned_beyond_the_locking_range_drifts(osc, kvco):
     # Lone-cell detuning 4 x 1.2e8 rad/s, about 2x the full code's locking range 2K.
-    from hw.characterize import measure_pair
+    from hw.measure import measure_pair
     from hw.spice.cells import CouplerDAC
 
     vb = VCTRL_V + 4 * 1.2e8 / (2 * math.pi * kvco)
@@ -121,7 +122,7 @@ def test_k_eff_is_monotone_and_about_linear_in_the_code(osc, kvco):
 
 @pytest.mark.slow
 def test_jitter_grows_as_the_square_root_of_the_noise_psd(osc):
-    from hw.characterize import measure_jitter
+    from hw.measure import measure_jitter
 
     one = measure_jitter(osc, vctrl_v=VCTRL_V, cycles=200, seed=3)
     four = measure_jitter(osc, vctrl_v=VCTRL_V, cycles=200, seed=4, noise_scale=4.0)
@@ -150,7 +151,7 @@ def test_dac_pair_deck_runs_in_batch_ngspice(osc, tmp_path):
     import re
     import subprocess
 
-    from hw.characterize import measure_pair
+    from hw.measure import measure_pair
     from hw.spice.cells import CouplerDAC, deck, pair_bench, pair_kick, period_measure_lines, write_cir
 
     locked = measure_pair(osc, CouplerDAC(code=7), vctrl_a_v=VCTRL_V, b_offset_stages=1)
@@ -161,7 +162,7 @@ def test_dac_pair_deck_runs_in_batch_ngspice(osc, tmp_path):
     path = tmp_path / "pair.cir"
     write_cir(text, path)
     assert ".subckt un0_cdac4 " in text and "Xc_ab a0 a1 b0 b1 vddc 0 vddc vddc vddc 0 0 0 un0_cdac4" in text
-    exe = run.ngspice_executable()
+    exe = find_tool("ngspice")
     if exe is None:
         pytest.skip("the ngspice command-line program is not on PATH (only the shared library is)")
     done = subprocess.run([exe, "-b", str(path)], capture_output=True, text=True, timeout=60, cwd=tmp_path)

@@ -31,7 +31,7 @@ def _circ_dist(a: float, b: float) -> float:
     ids=["positive-in-phase", "negative-anti-phase"],
 )
 def test_coupler_sign_sets_in_phase_or_anti_phase_lock(sign, target_rad, b_offset_stages):
-    from hw.characterize import measure_pair
+    from hw.measure import measure_pair
     from hw.spice.cells import ResistiveCoupler, RingOscillator
 
     osc = RingOscillator()
@@ -54,7 +54,7 @@ def test_coupler_settings_are_checked():
 
 def test_detuned_beyond_the_locking_range_drifts():
     # B's control 0.4 V above A's: ~ +50 % in f0, far outside what 100 kOhm can pull.
-    from hw.characterize import measure_pair
+    from hw.measure import measure_pair
     from hw.spice.cells import ResistiveCoupler, RingOscillator
 
     m = measure_pair(RingOscillator(), ResistiveCoupler(r_ohm=R_COUPLER_OHM, sign=+1), vctrl_a_v=1.0,

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from hw.spice import run
+from hw.tools import find_tool
 
 _REASON = run.unavailable_reason()
 pytestmark = pytest.mark.skipif(_REASON is not None, reason=f"ngspice-shared unavailable: {_REASON}")
@@ -35,7 +36,7 @@ def osc():
 
 @pytest.fixture(scope="module")
 def tuning(osc):
-    from hw.characterize import tuning_curve
+    from hw.measure import tuning_curve
 
     return tuning_curve(osc, CONTROL_V)
 
@@ -104,7 +105,7 @@ def test_a_run_past_its_limit_is_halted_and_ngspice_stays_usable(osc):
 
 
 def test_cir_file_round_trips_through_batch_ngspice(osc, tmp_path):
-    from hw.characterize import measure_ring
+    from hw.measure import measure_ring
     from hw.spice.cells import deck, period_measure_lines, ring_bench, ring_kick, write_cir
 
     vctrl_v = 1.0
@@ -120,7 +121,7 @@ def test_cir_file_round_trips_through_batch_ngspice(osc, tmp_path):
     assert ".model nch_un0 nmos" in written and ".model pch_un0 pmos" in written
     assert [p.name for p in tmp_path.iterdir()] == ["ring5.cir"]  # no temporary left behind
 
-    exe = run.ngspice_executable()
+    exe = find_tool("ngspice")
     if exe is None:
         pytest.skip("the ngspice command-line program is not on PATH (only the shared library is)")
     done = subprocess.run([exe, "-b", str(path)], capture_output=True, text=True, timeout=30,

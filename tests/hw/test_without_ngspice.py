@@ -1,4 +1,4 @@
-"""What needs no ngspice: hw.characterize on signals with exact answers, import hygiene, and
+"""What needs no ngspice: hw.measure on signals with exact answers, import hygiene, and
 the error when libngspice is missing."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import sys
 import numpy as np
 import pytest
 
-from hw.characterize import (
+from hw.measure import (
     CharacterizeError,
     energy_per_cycle_j,
     fit_tuning,
@@ -95,7 +95,7 @@ def test_phase_difference_of_two_sines(psi_rad):
 
 
 def test_importing_the_pure_rooms_does_not_load_pyspice():
-    code = ("import sys, oscsim, hw, hw.characterize, hw.spice.process, hw.spice.run; "
+    code = ("import sys, oscsim, hw, hw.measure, hw.characterization, hw.tools, hw.spice.process, hw.spice.run; "
             "print(sorted(m for m in sys.modules if m.startswith('PySpice')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr[-2000:]

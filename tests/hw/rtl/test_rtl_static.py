@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import shutil
+import re
 import subprocess
 
 import pytest
@@ -10,6 +10,7 @@ import torch
 
 from hw import rtl
 from hw.rtl import run as rtl_run
+from hw.tools import ToolUnavailable, find_tool
 from oscsim import fixedpoint as fp
 
 LINT_FORMATS = [
@@ -21,23 +22,23 @@ LINT_FORMATS = [
 ]
 
 
-@pytest.mark.skipif(shutil.which("verilator") is None, reason="verilator not on PATH (apt-get install verilator)")
+@pytest.mark.skipif(find_tool("verilator") is None, reason="verilator not found (apt-get install verilator)")
 @pytest.mark.parametrize("fmt", LINT_FORMATS, ids=lambda f: f"M{f.cells}-P{f.phase_bits}-W{f.weight_bits}")
 def test_verilator_lint_all_warnings_clean(fmt):
     args = [f"-G{k}={v}" for k, v in fmt.rtl_parameters().items()]
     proc = subprocess.run(
-        ["verilator", "--lint-only", "-Wall", *args, *map(str, rtl.SOURCES)],
+        [find_tool("verilator"), "--lint-only", "-Wall", *args, *map(str, rtl.SOURCES)],
         check=False, capture_output=True, text=True, timeout=120,
     )
     assert proc.returncode == 0 and not proc.stderr.strip(), proc.stderr
 
 
-@pytest.mark.skipif(shutil.which("iverilog") is None, reason="iverilog not on PATH (apt-get install iverilog)")
+@pytest.mark.skipif(find_tool("iverilog") is None, reason="iverilog not found (apt-get install iverilog)")
 @pytest.mark.parametrize("fmt", LINT_FORMATS[:3], ids=lambda f: f"M{f.cells}-P{f.phase_bits}-W{f.weight_bits}")
 def test_icarus_compiles_it_as_plain_verilog_2005_without_warnings(fmt, tmp_path):
     args = [f"-P{rtl_run.TOPLEVEL}.{k}={v}" for k, v in fmt.rtl_parameters().items()]
     proc = subprocess.run(
-        ["iverilog", "-g2005", "-Wall", *args, "-o", str(tmp_path / "tile.vvp"), *map(str, rtl.SOURCES)],
+        [find_tool("iverilog"), "-g2005", "-Wall", *args, "-o", str(tmp_path / "tile.vvp"), *map(str, rtl.SOURCES)],
         check=False, capture_output=True, text=True, timeout=120,
     )
     assert proc.returncode == 0 and not (proc.stdout + proc.stderr).strip(), proc.stdout + proc.stderr
@@ -72,7 +73,7 @@ def test_resource_estimate_counts_the_design():
     assert 0.3e-12 < per_mac < 5e-12  # a 45 nm MAC with its weight read: about a picojoule
 
 
-def test_simulate_tile_checks_its_input_and_says_how_to_install(monkeypatch):
+def test_simulate_tile_checks_its_input_and_says_how_to_install(monkeypatch, tmp_path):
     fmt = fp.TileFormat(n=2)
     z = torch.zeros
     program = fp.TileProgram(fmt=fmt, K=z(2, 2, dtype=torch.int64), omega=z(2, dtype=torch.int64),
@@ -82,7 +83,12 @@ def test_simulate_tile_checks_its_input_and_says_how_to_install(monkeypatch):
         rtl.simulate_tile(program, z(2, dtype=torch.int64), 0)
     with pytest.raises(rtl.RtlError, match=r"^theta0_codes must be \(M,\) or \(B, M\) with M=2, not \(3,\)$"):
         rtl.simulate_tile(program, z(3, dtype=torch.int64), 1)
-    monkeypatch.setattr(rtl_run.shutil, "which", lambda name: None)
+    monkeypatch.setenv("PATH", str(tmp_path))  # an empty folder: no iverilog, no vvp
+    monkeypatch.delenv("UN0HW_IVERILOG", raising=False)
+    monkeypatch.delenv("UN0HW_VVP", raising=False)
     assert "apt-get install iverilog" in rtl.unavailable_reason()
-    with pytest.raises(rtl.RtlUnavailable, match=r"^iverilog/vvp not on PATH; install Icarus Verilog"):
+    hint = ("iverilog is not on PATH; install it (Debian/Ubuntu: apt-get install iverilog) "
+            "or set UN0HW_IVERILOG to its path")
+    with pytest.raises(rtl.RtlUnavailable, match=f"^{re.escape(hint)}$") as caught:
         rtl.simulate_tile(program, z(2, dtype=torch.int64), 1)
+    assert isinstance(caught.value, ToolUnavailable)

@@ -265,3 +265,38 @@ def test_simulate_tile_returns_every_step(rtl_cache):
     got = rtl_run.simulate_tile(program, theta, 4, cache_dir=rtl_cache)
     assert got.shape == (5, 3, fmt.cells)
     assert torch.equal(got, fp.run(program, theta, 4) & _mask(fmt))
+
+
+def test_simulate_tile_with_a_relative_cache_dir_from_another_cwd(tmp_path, monkeypatch):
+    # `un0hw demo -o report` hands a relative build folder down; cocotb runs the simulator in
+    # the run folder, so every path the job names must be absolute by then.
+    monkeypatch.chdir(tmp_path)
+    fmt = _control_format()
+    g = torch.Generator().manual_seed(7)
+    program = _random_program(fmt, g, extreme=False)
+    theta = torch.randint(0, 1 << fmt.phase_bits, (2, fmt.cells), generator=g)
+    got = rtl_run.simulate_tile(program, theta, 3, cache_dir="rel/build")
+    assert torch.equal(got, fp.run(program, theta, 3) & _mask(fmt))
+    assert [p.name[:5] for p in (tmp_path / "rel" / "build").iterdir()] == ["tile-"]
+    tile = rtl_run.build(fmt, cache_dir="rel/build")
+    assert tile.build_dir.is_absolute() and tile.build_dir.parent == tmp_path / "rel" / "build"
+
+
+def test_an_iverilog_override_is_the_one_cocotb_runs(tmp_path, monkeypatch):
+    import shlex
+
+    from hw.tools import find_tool
+
+    real, log = find_tool("iverilog"), tmp_path / "called.log"
+    wrapper = tmp_path / "icarus" / "iverilog"  # cocotb calls it by this name
+    wrapper.parent.mkdir()
+    wrapper.write_text(f'#!/bin/sh\necho "$@" >> {shlex.quote(str(log))}\nexec {shlex.quote(real)} "$@"\n')
+    wrapper.chmod(0o755)
+    monkeypatch.setenv("UN0HW_IVERILOG", str(wrapper))
+    fmt = _control_format()
+    g = torch.Generator().manual_seed(8)
+    program = _random_program(fmt, g, extreme=False)
+    theta = torch.randint(0, 1 << fmt.phase_bits, (1, fmt.cells), generator=g)
+    got = rtl_run.simulate_tile(program, theta, 2, cache_dir=tmp_path / "build")
+    assert torch.equal(got, fp.run(program, theta, 2) & _mask(fmt))
+    assert "kuramoto_tile" in log.read_text()  # the build went through the override

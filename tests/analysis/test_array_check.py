@@ -32,7 +32,7 @@ COUPLED_VS_FREE = 0.5
 def report(tmp_path_factory):
     import compiler
     import models
-    from hw.array_check import run_check
+    from analysis.array_check import run_check
     from hw.calibration import Calibration
 
     cal = Calibration.default()
@@ -43,7 +43,7 @@ def report(tmp_path_factory):
 
 @pytest.mark.slow
 def test_spice_follows_oscsim_on_the_compiled_cells(report) -> None:
-    from hw.array_check import _wrap
+    from analysis.array_check import _wrap
 
     assert report["trim"]["error_rel"] < 1e-3
     strong = max(report["couplings"], key=lambda c: abs(c[2]))
@@ -66,7 +66,7 @@ def test_check_writes_plot_deck_and_report(report) -> None:
 
 
 def test_a_bad_input_is_refused() -> None:
-    from hw.array_check import ArrayCheckError, simulate_spice_array
+    from analysis.array_check import ArrayCheckError, simulate_spice_array
 
     with pytest.raises(ArrayCheckError, match="need a dict from compiler.emit.spice_array"):
         simulate_spice_array({"format": "other"}, [0.0] * 4)

@@ -1,12 +1,19 @@
-"""Characterise oscillator cells from ngspice transients: frequency, tuning curve, energy.
+"""Measurements of the cells on ngspice transients: frequency, tuning, energy per cycle,
+phase locking, the Adler fit of the coupling function, jitter, ring phase, array trim.
 
 The analysis functions (`rising_crossings`, `frequency_hz`, `energy_per_cycle_j`,
-`fit_tuning`) are pure numpy on arrays; `measure_ring` and `tuning_curve` run ngspice
-through `hw.spice.run` (imported when called) and feed those functions.
+`fit_tuning`, `phase_difference_rad`, `ring_phase`, `phase_dynamics`, `fit_adler`,
+`period_jitter_s`) are pure numpy on arrays. The `measure_*` functions, `tuning_curve`,
+`ring_snapshot` and `trim_array` build a bench (`hw.spice.cells`), run it in ngspice through
+`hw.spice.run` (both imported when called) and feed those functions; `measure_array` runs a
+trimmed array of coupled rings from given phases. The whole characterisation that turns
+these into a `hw.Calibration` is `hw.characterization`.
 """
 
 from __future__ import annotations
 
+import os
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -535,13 +542,6 @@ def measure_jitter(osc: RingOscillator, *, vctrl_v: float, cycles: int = 300, po
                              noise_psd_a2_per_hz=psd, periods_s=periods, deck=noisy)
 
 
-def characterize_all(out_dir, *, quick: bool = False, progress: bool = True, **kwargs):
-    """Every measurement in one run → a measured `hw.Calibration` (see `hw.calibrate`)."""
-    from hw.calibrate import characterize_all as _run
-
-    return _run(out_dir, quick=quick, progress=progress, **kwargs)
-
-
 @dataclass(frozen=True)
 class RingSnapshot:
     """One steady cycle of a free-running ring, to start cells at chosen phases.
@@ -643,3 +643,53 @@ def trim_array(osc: RingOscillator, *, couplings: dict[tuple[int, int], int], ta
         v_prev, f_prev = v.copy(), f.copy()
         v = v + (targets - f) / slope
     return ArrayTrim(vctrl_v=tuple(v.tolist()), f_hz=tuple(f.tolist()), error_rel=err, iterations=it)
+
+
+def measure_array(osc: RingOscillator, *, couplings: dict[tuple[int, int], int], target_f_hz: Sequence[float],
+                  theta0: Sequence[float], carrier_hz: float, stop_s: float, dac: CouplerDAC | None = None,
+                  points_per_period: int = 100, trim_tol_rel: float = 5e-4, timeout_s: float = 300.0,
+                  deck_path: str | os.PathLike | None = None) -> dict:
+    """Build an array of rings joined by coupler DACs at signed `couplings` {(i, j): code},
+    trim every cell to its loaded `target_f_hz` (`trim_array`), start cell i at phase
+    `theta0[i]` (rad, through `ring_snapshot(...).ic`), run `stop_s` seconds at
+    `points_per_period` points per carrier period, and read each cell's phase from every
+    edge of its stages (`ring_phase`).
+
+    Returns the trim, its seconds (``trim_s``), the transient's seconds (``transient_s``), the
+    deck text (also written to `deck_path` when given), each cell's unwrapped phase record
+    (t, θ) from its first rising edge on (``phases``), ``stop_s``, the first-step tuning slope
+    (``kvco_hz_per_v``) and the number of couplers. Raises `CharacterizeError` for bad inputs,
+    `hw.spice.run.SpiceError` (and its `SpiceTimeout`) from ngspice.
+    """
+    from hw.spice import cells, run
+
+    n = len(target_f_hz)
+    theta0 = np.asarray(theta0, dtype=np.float64)
+    if theta0.shape != (n,) or not np.all(np.isfinite(theta0)):
+        raise CharacterizeError(f"theta0 must hold {n} finite phases (one per cell), not shape {theta0.shape}")
+    dac = dac or cells.CouplerDAC(n_stages=osc.n_stages)
+    # first-step tuning slope of a lone cell, measured (the trim's secant takes over after one run)
+    v_lo, v_hi = 0.95, 1.05
+    kvco = (measure_ring(osc, vctrl_v=v_hi, timeout_s=timeout_s).f0_hz
+            - measure_ring(osc, vctrl_v=v_lo, timeout_s=timeout_s).f0_hz) / (v_hi - v_lo)
+    t0 = time.perf_counter()
+    trim = trim_array(osc, couplings=couplings, target_f_hz=target_f_hz, kvco_hz_per_v=kvco, dac=dac,
+                      tol_rel=trim_tol_rel, max_iterations=8, timeout_s=timeout_s)
+    trim_s = time.perf_counter() - t0
+    snap = ring_snapshot(osc, vctrl_v=float(np.mean(trim.vctrl_v)), timeout_s=timeout_s)
+    ic: dict[str, float] = {}
+    for i, th in enumerate(theta0):
+        ic.update(snap.ic(f"n{i}_", float(th)))
+    period_s = 1 / float(carrier_hz)
+    bench = cells.array_bench(osc, vctrl_v=list(trim.vctrl_v), couplings=couplings, dac=dac)
+    text = cells.deck(bench, step_s=period_s / points_per_period, stop_s=stop_s, ic=ic)
+    if deck_path is not None:
+        cells.write_cir(text, deck_path)
+    t0 = time.perf_counter()
+    tr = run.transient(text, stop_s=stop_s, timeout_s=timeout_s)
+    run_s = time.perf_counter() - t0
+    level = osc.process.vdd_v / 2
+    phases = [ring_phase(tr.time_s, [tr.v(f"n{i}_{k}") for k in range(osc.n_stages)], level=level, skip_cycles=0)
+              for i in range(n)]
+    return {"trim": trim, "trim_s": trim_s, "transient_s": run_s, "deck": text, "phases": phases,
+            "stop_s": stop_s, "kvco_hz_per_v": kvco, "couplers": len(couplings)}

@@ -2,11 +2,11 @@
 
 `compiler.emit.spice_array` turns a handful of an IR's main oscillators into numbers a
 circuit can realise (target frequencies, signed coupler codes, the realised K and the τ
-that maps model time onto seconds). Here those numbers become a circuit
-(`hw.spice.cells.array_bench`, each cell trimmed by `hw.characterize.trim_array` to its
-target loaded frequency), every cell starts at a given phase (`ring_snapshot(...).ic`),
-ngspice runs T_check·τ seconds, and each cell's phase is read from every edge of its
-stages (`ring_phase`). `oscsim.simulate` integrates the realised system
+that maps model time onto seconds). `hw.measure.measure_array` makes those numbers a
+circuit (`hw.spice.cells.array_bench`, each cell trimmed by `hw.measure.trim_array` to its
+target loaded frequency), starts every cell at a given phase (`ring_snapshot(...).ic`),
+runs ngspice for T_check·τ seconds and reads each cell's phase from every edge of its
+stages (`ring_phase`). Here `oscsim.simulate` integrates the realised system
 
     dθ_i/dt = ω_i + Σ_j K̂_ij sin(θ_j − θ_i)      (model units, t_model = t / τ)
 
@@ -18,8 +18,9 @@ from the same initial phases, and the two are compared on the relative phases
 The report holds e at the end, its mean over the run, and the same error for the
 uncoupled prediction (K̂ = 0), so a reader sees how much of the agreement the couplers earn.
 
-Edge module: ngspice (through `hw.spice.run`, every run under a wall-clock limit) and
-matplotlib are loaded where used.
+It lives in analysis because it joins the rooms: the compiler's output, hw's circuits and
+oscsim's integrator. ngspice (through `hw.measure` and `hw.spice.run`, every run under a
+wall-clock limit) and matplotlib are loaded where used.
 """
 
 from __future__ import annotations
@@ -86,14 +87,15 @@ def _oscsim_relative(doc: dict, theta_start: np.ndarray, t_start_s: float, sampl
 
 def simulate_spice_array(doc: dict, theta0, *, points_per_period: int = 100, trim_tol_rel: float = 5e-4,
                          timeout_s: float = 300.0, out_dir: str | Path | None = None) -> dict:
-    """Build, trim and run the circuit `doc` describes from phases `theta0` (rad, one per cell).
+    """Build, trim and run the circuit `doc` describes from phases `theta0` (rad, one per cell)
+    with `hw.measure.measure_array`; the deck goes to `out_dir`/array_check.cir when given.
 
     Returns the trim, the deck text, and each cell's unwrapped phase record (t, θ) from its
     first rising edge on. Raises `hw.spice.run.SpiceError` (and its `SpiceTimeout`) from
     ngspice, `ArrayCheckError` for bad inputs.
     """
-    from hw.characterize import measure_ring, ring_phase, ring_snapshot, trim_array
-    from hw.spice import cells, run
+    from hw.measure import measure_array
+    from hw.spice import cells
 
     doc = _checked(doc)
     n = len(doc["cells"])
@@ -103,32 +105,11 @@ def simulate_spice_array(doc: dict, theta0, *, points_per_period: int = 100, tri
     osc = cells.RingOscillator()
     couplings = {(int(i), int(j)): int(c) for i, j, c in doc["couplings"]}
     dac = cells.CouplerDAC(n_stages=osc.n_stages, bits=round(math.log2(len(doc["calibration"]["k_eff_rad_s"]))) + 1)
-    # first-step tuning slope of a lone cell, measured (the trim's secant takes over after one run)
-    v_lo, v_hi = 0.95, 1.05
-    kvco = (measure_ring(osc, vctrl_v=v_hi, timeout_s=timeout_s).f0_hz
-            - measure_ring(osc, vctrl_v=v_lo, timeout_s=timeout_s).f0_hz) / (v_hi - v_lo)
-    t0 = time.perf_counter()
-    trim = trim_array(osc, couplings=couplings, target_f_hz=doc["target_f_hz"], kvco_hz_per_v=kvco, dac=dac,
-                      tol_rel=trim_tol_rel, max_iterations=8, timeout_s=timeout_s)
-    trim_s = time.perf_counter() - t0
-    snap = ring_snapshot(osc, vctrl_v=float(np.mean(trim.vctrl_v)), timeout_s=timeout_s)
-    ic: dict[str, float] = {}
-    for i, th in enumerate(theta0):
-        ic.update(snap.ic(f"n{i}_", float(th)))
-    period_s = 1 / float(doc["carrier_hz"])
-    stop_s = float(doc["T_check"]) * float(doc["tau_s"])
-    bench = cells.array_bench(osc, vctrl_v=list(trim.vctrl_v), couplings=couplings, dac=dac)
-    text = cells.deck(bench, step_s=period_s / points_per_period, stop_s=stop_s, ic=ic)
-    if out_dir is not None:
-        cells.write_cir(text, Path(out_dir) / "array_check.cir")
-    t0 = time.perf_counter()
-    tr = run.transient(text, stop_s=stop_s, timeout_s=timeout_s)
-    run_s = time.perf_counter() - t0
-    level = osc.process.vdd_v / 2
-    phases = [ring_phase(tr.time_s, [tr.v(f"n{i}_{k}") for k in range(osc.n_stages)], level=level, skip_cycles=0)
-              for i in range(n)]
-    return {"trim": trim, "trim_s": trim_s, "transient_s": run_s, "deck": text, "phases": phases,
-            "stop_s": stop_s, "kvco_hz_per_v": kvco, "couplers": len(couplings)}
+    return measure_array(osc, couplings=couplings, target_f_hz=doc["target_f_hz"], theta0=theta0,
+                         carrier_hz=float(doc["carrier_hz"]), stop_s=float(doc["T_check"]) * float(doc["tau_s"]),
+                         dac=dac, points_per_period=points_per_period, trim_tol_rel=trim_tol_rel,
+                         timeout_s=timeout_s,
+                         deck_path=None if out_dir is None else Path(out_dir) / "array_check.cir")
 
 
 def compare(doc: dict, theta0, phases: list[tuple[np.ndarray, np.ndarray]], *, settle_cycles: float = 2.0,
@@ -212,7 +193,8 @@ def run_check(ir_or_dict, out_dir: str | Path, *, quick: bool = True, n_cells: i
     """One call: (IR or `spice_array` dict) → SPICE vs oscsim → report, plot and deck in `out_dir`.
 
     From an `ArrayIR`, `compiler.emit.choose_cells` picks `n_cells` cells (quick: 4, else 6)
-    and `spice_array` maps them with `calibration` (the shipped measured one when None).
+    and `spice_array` maps them with `calibration` (when None: the one stored in the IR, which
+    it was compiled with).
     `theta0`: one initial phase per cell; default uniform in [−π, π) from `seed`.
     quick: 40 carrier cycles at 60 points per period and a 1e-3 trim (about 5 s for 4 cells on 2
     cores); otherwise 60 cycles, 100 points, 5e-4. Writes `array_check.png`,
@@ -226,11 +208,7 @@ def run_check(ir_or_dict, out_dir: str | Path, *, quick: bool = True, n_cells: i
     if isinstance(ir_or_dict, dict):
         doc = _checked(ir_or_dict)
     else:
-        from hw.calibration import Calibration
-
-        if calibration is None:
-            shipped = Path(__file__).resolve().parents[1] / "docs" / "cells" / "calibration.json"
-            calibration = Calibration.load(shipped) if shipped.exists() else Calibration.default()
+        calibration = calibration or ir_or_dict.calibration  # the cells the array was compiled onto
         cells = choose_cells(ir_or_dict, n_cells or (4 if quick else 6))
         doc = spice_array(ir_or_dict, cells, calibration=calibration, min_cycles=40.0 if quick else 60.0)
     n = len(doc["cells"])

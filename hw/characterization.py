@@ -1,4 +1,5 @@
-"""`characterize_all`: every measurement of issue 5 in one run, written as a measured Calibration.
+"""The characterisation run: every measurement of issue 5 (`hw.measure`) in one run,
+written as a measured Calibration (`characterize_all`).
 
 Steps (each an ngspice transient under its own wall-clock limit):
 1. tuning curve of a lone cell → f0 at the nominal control, range, nonlinearity, energy;
@@ -28,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from hw.calibration import FORMAT_VERSION, Calibration
-from hw.characterize import (
+from hw.measure import (
     CharacterizeError,
     fit_tuning,
     measure_coupling,
@@ -349,7 +350,7 @@ def characterize_all(out_dir: str | Path, *, quick: bool = False, progress: bool
     version = run.ngspice_version()
     lk = raw["locking"]
     notes = (
-        f"Measured by hw.characterize_all ({'quick' if quick else 'full'} plan, seed {seed}) with ngspice {version} "
+        f"Measured by hw.characterization.characterize_all ({'quick' if quick else 'full'} plan, seed {seed}) with ngspice {version} "
         f"on {osc.n_stages}-stage current-starved rings (c_load {osc.c_load_f:g} F) and a {dac.bits}-bit "
         f"sign-magnitude resistor DAC (r_lsb {dac.r_lsb_ohm:g} ohm). f0 at Vctrl = {NOMINAL_VCTRL_V} V, range over "
         f"{VCTRL_RANGE_V[0]}-{VCTRL_RANGE_V[1]} V ({len(grid)} points); energies from supply current integrated "
