@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 
+from hw.tools import find_tool
 from un0hw.cli import main
 
 SECTIONS = ("quality", "arrays", "sweep", "cells", "array", "rtl", "energy", "provenance")
 
 
 def chromium() -> str | None:
-    return shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+    return find_tool("chromium")  # chromium, chromium-browser or google-chrome; $UN0HW_CHROMIUM overrides
 
 
 @pytest.mark.slow
@@ -53,3 +54,27 @@ def test_demo_report_opens_with_every_section_and_image(tmp_path, capsys) -> Non
     subprocess.run([*base, f"--screenshot={shot}", "--window-size=1200,2000", (out / "index.html").as_uri()],
                    capture_output=True, timeout=120)
     assert shot.is_file() and shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000
+
+
+def test_report_escapes_values_and_labels_every_step_that_did_not_run(tmp_path) -> None:
+    """The report from a demo whose steps all failed or were skipped (no step is run): every section is
+    there with its status line, and a value carrying HTML (a reason, the command) is text in the page."""
+    from models.checkpoint import SHIPPED
+    from un0hw.demo import Demo, Step
+    from un0hw.report import write_report
+
+    demo = Demo(tmp_path, quick=True, progress=False, command="un0hw demo <b>bold</b> & co")
+    demo.ctx["checkpoint"] = Path(SHIPPED)
+    names = ["cells", "compile", "quality", "sweep", "array", "rtl", "energy"]
+    demo.steps = [Step(n, n, status="skipped" if n == "cells" else "failed", reason=f"<script>alert('{n}')</script>")
+                  for n in names]
+    write_report(demo)
+    page, md = (tmp_path / "index.html").read_text(), (tmp_path / "index.md").read_text()
+    for sid in SECTIONS:
+        assert f'<section id="{sid}">' in page
+    assert "<script>alert" not in page and "<b>bold</b>" not in page
+    assert "&lt;script&gt;alert('rtl')&lt;/script&gt;" in page
+    assert page.count("<strong>FAILED</strong>") == 6 and page.count("<strong>SKIPPED</strong>") == 1
+    assert "**FAILED**: <script>alert('rtl')</script>" in md and "`un0hw demo <b>bold</b> & co`" in md
+    assert [s["name"] for s in json.loads((tmp_path / "steps.json").read_text())] == names
+    assert not list(tmp_path.glob(".*.tmp"))  # the atomic writes left no temporary file
