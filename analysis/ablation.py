@@ -15,13 +15,12 @@ import json
 import statistics
 from pathlib import Path
 
-import torch
 
 from analysis.evaluate import score_digits
 from analysis.features import digits_encoder, digits_feature_weights
 from models import PUBLISHED, Un0, load
 from models.data import digits
-from models.train import STATE_FILE, Trainer, TrainOptions
+from models.train import STATE_FILE, Trainer, TrainOptions, read_state
 from oscsim import atomic_path
 
 #: variant → (Euler steps, dynamics frozen)
@@ -40,7 +39,7 @@ def train_variant(out: Path, variant: str, seed: int, *, steps: int, size: str, 
     config = PUBLISHED[size].replace(num_steps=integration_steps)
     run = out / f"{variant}-s{seed}"
     state = run / STATE_FILE
-    if state.is_file() and torch.load(state, weights_only=True)["step"] >= steps:
+    if (state.exists() or state.is_symlink()) and read_state(state)["step"] >= steps:
         return run / "ema.safetensors"
     options = TrainOptions(steps=steps, seed=seed, freeze_dynamics=frozen, feature_weights=digits_feature_weights())
     provenance = {"ablation": variant, "command": f"un0hw ablate (variant {variant}, seed {seed})"}

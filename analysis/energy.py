@@ -44,6 +44,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from oscsim.fileio import PathCheckError, readable_file
+
 
 class EnergyError(ValueError):
     """A constants table, an option or an input of the energy estimate is invalid."""
@@ -175,7 +177,10 @@ def load_constants(path: str | Path | None = None) -> Constants:
     else:
         origin = str(path)
         try:
+            readable_file(path)
             text = Path(path).read_text()
+        except PathCheckError as exc:
+            raise EnergyError(f"{exc} (the constants table)") from None
         except OSError as exc:
             raise EnergyError(f"{origin}: cannot read the constants table ({exc.strerror or exc})") from None
     try:
@@ -301,17 +306,16 @@ def _coupling_sums(ir) -> dict[str, float]:
         "main": float(rows.sum()),
         "drive": float(drive.sum()) / max(drive.shape[0], 1),
         "cond": float(C.sum()),
-        "main_active": int(ir.doc["resources"]["couplers_active"]),
+        "main_active": ir.routing.couplers_active,
         "drive_active": int(torch.count_nonzero(t["drive.codes"])) / max(t["drive.codes"].shape[0], 1),
         "cond_active": int(torch.count_nonzero(t["C.codes"])),
     }
 
 
 def _decoder_module(ir):
-    import models
     from models.decoder import Decoder
 
-    return Decoder(models.Un0Config.from_dict(ir.doc["source"]["config"]))
+    return Decoder(ir.config)
 
 
 def estimate(ir, *, calibration=None, constants: Constants | None = None, precision: str = "int8",
@@ -320,7 +324,8 @@ def estimate(ir, *, calibration=None, constants: Constants | None = None, precis
     """Joules per image of the array `ir` (a `compiler.ArrayIR`) and of the GPUs.
 
     Args:
-        calibration: the `hw.Calibration` the IR was compiled with (default: its default).
+        calibration: a `hw.Calibration` of the same cells (default: the one stored in the IR,
+            which is the one it was compiled with).
         constants: the table (default: the shipped one).
         precision: the decoder's arithmetic, one of int8 (int8 × int8, int32 accumulate),
             fp16, fp32.
@@ -328,21 +333,18 @@ def estimate(ir, *, calibration=None, constants: Constants | None = None, precis
         traffic, sums: precomputed `decoder_traffic` / coupling sums (the sensitivity study
             re-estimates one IR many times).
     """
-    from hw.calibration import Calibration
-
     if precision not in PRECISIONS:
         raise EnergyError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
     if coupler_model not in COUPLER_MODELS:
         raise EnergyError(f"coupler_model must be one of {', '.join(COUPLER_MODELS)}, not {coupler_model!r}")
-    cal = calibration or Calibration.default()
+    cal = calibration or ir.calibration
     c = constants or load_constants()
-    doc = ir.doc
-    phys, res, dyn = doc["physical"], doc["resources"], doc["dynamics"]
-    if abs(phys["f0_hz"] - cal.f0_hz) > 1e-9 * cal.f0_hz:
-        raise EnergyError(f"the IR was compiled for f0 = {phys['f0_hz']:.6g} Hz but the calibration has "
+    phys, res, dyn = ir.physical, ir.routing, ir.dynamics
+    if abs(phys.f0_hz - cal.f0_hz) > 1e-9 * cal.f0_hz:
+        raise EnergyError(f"the IR was compiled for f0 = {phys.f0_hz:.6g} Hz but the calibration has "
                           f"{cal.f0_hz:.6g} Hz; pass the calibration it was compiled with")
-    n, n_c, steps = int(dyn["n"]), int(dyn["n_cond"]), int(dyn["steps"])
-    tau, latency = float(phys["tau_s"]), float(phys["latency_s"])
+    n, n_c, steps = dyn.n, dyn.n_cond, dyn.steps
+    tau, latency = phys.tau_s, phys.latency_s
     cycles = cal.f0_hz * latency
     sums = sums if sums is not None else _coupling_sums(ir)
 
@@ -351,23 +353,23 @@ def estimate(ir, *, calibration=None, constants: Constants | None = None, precis
             return active * cal.coupler_energy_per_cycle_j * cycles
         return cal.coupler_energy_per_cycle_j * cycles * (abs_sum / tau) / cal.k_max_rad_s
 
-    code_bits = float(res["weight_memory_bits"])
+    code_bits = float(res.weight_memory_bits)
     wire_j_per_mm = 0.5 * c["wire_capacitance_per_mm"] * cal.vdd_v ** 2  # per transition
     array = {
-        "dynamics": (n * cal.cell_energy_per_cycle_j + res["tiles"] * cal.bias_energy_per_cycle_j) * cycles,
+        "dynamics": (n * cal.cell_energy_per_cycle_j + len(res.tiles) * cal.bias_energy_per_cycle_j) * cycles,
         "couplers": coupler_j(sums["main"], sums["main_active"]),
         "conditioning": ((n_c * cal.cell_energy_per_cycle_j + cal.bias_energy_per_cycle_j) * cycles
                          + coupler_j(sums["drive"] + sums["cond"], sums["drive_active"] + sums["cond_active"]))
         if n_c else 0.0,
         "readout": n * c["adc_walden_fom"] * 2.0 ** c["readout_bits"],
-        "wires": float(res["wire_length_mm"]) * wire_j_per_mm * 2 * cal.f0_hz * latency,
+        "wires": res.wire_length_mm * wire_j_per_mm * 2 * cal.f0_hz * latency,
         "leakage": code_bits * c["sram_leakage_per_bit"] * latency,
         "programming": code_bits * (c["dram_energy_per_bit"] + c["sram_large_energy_per_bit"])
         / c["programming_amortisation"],
     }
 
     traffic = traffic if traffic is not None else decoder_traffic(_decoder_module(ir))
-    macs, elementwise = int(doc["decoder"]["macs_per_image"]), int(doc["decoder"]["elementwise_per_image"])
+    macs, elementwise = ir.decoder.macs_per_image, ir.decoder.elementwise_per_image
     if traffic["macs"] != macs:
         raise EnergyError(f"the decoder module counts {traffic['macs']} MACs per image, the IR {macs}")
     mult, add = {"int8": ("int8_mult_energy", "int32_add_energy"), "fp16": ("fp16_mult_energy", "fp16_add_energy"),
@@ -384,10 +386,10 @@ def estimate(ir, *, calibration=None, constants: Constants | None = None, precis
     flops = {"dynamics": dyn_flops, "decoder": dec_flops, "total": dyn_flops + dec_flops}
     gpu = {g: flops["total"] * c[f"gpu_{g}_tdp"] / (c[f"gpu_{g}_peak_bf16"] * c["gpu_utilisation"]) for g in GPUS}
     return Estimate(
-        name=name or doc["source"]["config"].get("name", "model"), n=n, n_cond=n_c, steps=steps,
+        name=name or ir.name, n=n, n_cond=n_c, steps=steps,
         latency_s=latency, tau_s=tau, array=array, decoder=decoder, gpu_flops=flops, gpu_estimated=gpu,
         settings={"precision": precision, "coupler_model": coupler_model, "calibration": cal.source,
-                  "constants": c.origin, "binding_limit": phys["binding_limit"]},
+                  "constants": c.origin, "binding_limit": phys.binding_limit},
     )
 
 
@@ -399,9 +401,7 @@ def sensitivity(ir, *, calibration=None, constants: Constants | None = None, gpu
                 factor: float = 2.0, **kwargs) -> list[dict[str, Any]]:
     """The GPU/array ratio (decoder included) with each constant, each calibration energy
     and τ scaled by 1/factor and by factor, one at a time; sorted by the swing."""
-    from hw.calibration import Calibration
-
-    cal = calibration or Calibration.default()
+    cal = calibration or ir.calibration
     c = constants or load_constants()
     fixed = {"traffic": decoder_traffic(_decoder_module(ir)), "sums": _coupling_sums(ir), **kwargs}
     base = estimate(ir, calibration=cal, constants=c, **fixed).ratio(gpu, decoder=True)

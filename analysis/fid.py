@@ -19,6 +19,8 @@ import torch
 from safetensors.numpy import load_file, save_file
 
 from oscsim import atomic_path
+from oscsim.errors import brief
+from oscsim.fileio import PathCheckError, readable_file
 
 STATS_FORMAT = "un0hw-feature-stats"
 STATS_VERSION = 1
@@ -59,11 +61,15 @@ class FeatureStats:
 
         path = Path(path)
         try:
+            readable_file(path)
+        except PathCheckError as exc:
+            raise StatsError(str(exc)) from None
+        try:
             with safe_open(str(path), framework="numpy") as fh:
                 meta = fh.metadata() or {}
             arrays = load_file(str(path))
         except Exception as exc:  # safetensors raises several types for a bad file
-            raise StatsError(f"{path}: not a readable feature-statistics file ({str(exc)[:120]})") from None
+            raise StatsError(f"{path}: not a readable feature-statistics file ({brief(exc)})") from None
         if meta.get("format") != STATS_FORMAT:
             raise StatsError(f"{path}: not an un0hw feature-statistics file (format {meta.get('format')!r})")
         if int(meta.get("format_version", "0")) > STATS_VERSION:

@@ -21,6 +21,9 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from oscsim.errors import brief
+from oscsim.fileio import PathCheckError, readable_file
+
 ENV = "UN0HW_INCEPTION_WEIGHTS"
 WEIGHTS_FILE = "weights-inception-2015-12-05-6726825d.pth"
 
@@ -62,12 +65,16 @@ def inception_extractor(weights: str | Path | None = None) -> tuple[Callable[[Te
             f"torch-fidelity's releases): pass --inception-weights PATH or set {ENV}; un0hw never downloads"
         )
     path = Path(where)
-    if not path.is_file():
+    if not path.exists():
         raise InceptionWeightsError(f"{path}: no such Inception weights file (expected {WEIGHTS_FILE})")
+    try:
+        readable_file(path)
+    except PathCheckError as exc:
+        raise InceptionWeightsError(f"{exc} (the Inception weights, {WEIGHTS_FILE})") from None
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - pickle refusals, truncation, not a torch file
-        raise InceptionWeightsError(f"{path}: not a tensors-only torch file ({str(exc).strip().splitlines()[-1][:120]})") from None
+        raise InceptionWeightsError(f"{path}: not a tensors-only torch file ({brief(exc)})") from None
     if not isinstance(state, dict) or not all(isinstance(v, Tensor) for v in state.values()):
         raise InceptionWeightsError(f"{path}: expected a state dict of tensors")
     cls = _inception_class()
@@ -77,7 +84,7 @@ def inception_extractor(weights: str | Path | None = None) -> tuple[Callable[[Te
         try:
             net = cls("inception-v3-compat", ["2048"], feature_extractor_weights_path=str(safe_copy))
         except RuntimeError as exc:
-            raise InceptionWeightsError(f"{path}: does not fit the FID Inception network ({str(exc)[:160]})") from None
+            raise InceptionWeightsError(f"{path}: does not fit the FID Inception network ({brief(exc)})") from None
     digest = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
 
     @torch.no_grad()

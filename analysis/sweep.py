@@ -46,7 +46,9 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
+from compiler.mapping import nonideal_from_calibration  # noqa: F401 - re-exported: sweeps build hardware from cells
 from oscsim import NonIdeal, OscsimError, atomic_path
+from oscsim.fileio import PathCheckError, readable_file
 
 KINDS = ("one-factor", "monte-carlo")
 X_SCALES = ("linear", "log", "symlog")
@@ -116,10 +118,13 @@ def _int(src: str, key: str, value: Any, low: int) -> int:
 
 def _read_toml(path: Path, *, missing: str) -> dict[str, Any]:
     """A TOML file's table, or one SweepError line naming the file."""
+    if not path.exists():
+        raise SweepError(f"{path}: {missing}")
     try:
+        readable_file(path)
         return tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise SweepError(f"{path}: {missing}") from None
+    except PathCheckError as exc:
+        raise SweepError(str(exc)) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise SweepError(f"{path}: cannot read ({exc})") from None
     except tomllib.TOMLDecodeError as exc:
@@ -199,27 +204,6 @@ def load_spec(path: str | Path) -> SweepSpec:
                 raise SweepError(f"{src}: '{key}' belongs to one-factor sweeps, not {kind}")
         kw.setdefault("samples", 1000)
     return SweepSpec(**kw)
-
-
-def nonideal_from_calibration(calibration, tau_s: float, **overrides) -> NonIdeal:
-    """The hardware a `hw.Calibration`'s cells make at time scale τ (s per model time).
-
-    Phase noise from the period jitter (σ_model = σ_phys √τ, `oscsim.to_model_time`),
-    frequency mismatch from σ(f0)/f0 (σ_ω = 2π σ_f τ), coupling gain mismatch as the
-    log-normal σ with the calibration's relative spread (σ² = ln(1 + s²)), and the
-    coupler's code width; `overrides` (NonIdeal fields) win.
-    """
-    from oscsim import freq_mismatch_to_model, to_model_time
-
-    if not (isinstance(tau_s, (int, float)) and math.isfinite(tau_s) and tau_s > 0):
-        raise SweepError(f"tau_s must be a positive number of seconds, not {tau_s!r}")
-    base = {
-        "phase_noise_rad_per_sqrt_t": to_model_time(calibration.phase_noise_rad_per_sqrt_s, tau_s),
-        "freq_mismatch_rad_per_t": freq_mismatch_to_model(calibration.sigma_f0_rel * calibration.f0_hz, tau_s),
-        "coupling_mismatch_sigma": math.sqrt(math.log1p(calibration.sigma_k_rel**2)),
-        "coupling_bits": calibration.coupler_bits,
-    }
-    return NonIdeal(**{**base, **overrides})
 
 
 def _from_calibration(src: str, data: dict[str, Any]) -> tuple[str, float, dict[str, Any]]:
@@ -370,25 +354,30 @@ def _worker_chips(group: int) -> list[dict[str, Any]]:
 
 
 # --- the folder ----------------------------------------------------------------------------
-def _prepare(out: Path, spec: SweepSpec) -> None:
-    """Create OUT (or check that it holds a run of the same spec)."""
+def _prepare(out: Path, spec: SweepSpec) -> bool:
+    """Create OUT (or check that it holds a run of the same spec); True for a new run."""
     stored = out / "spec.json"
     mine = spec.to_dict()
     if stored.is_file():
         try:
             theirs = json.loads(stored.read_text())
-        except (OSError, json.JSONDecodeError):
-            raise SweepError(f"{stored}: unreadable; use a new output folder") from None
+        except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+            raise SweepError(f"{stored}: unreadable or truncated; use a new output folder") from None
+        if not isinstance(theirs, dict):
+            raise SweepError(f"{stored}: holds a JSON {type(theirs).__name__}, not a sweep spec; use a new output folder")
         differ = sorted(k for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k))
         if differ:
             raise SweepError(f"{out}: holds a sweep of another spec (differs in {', '.join(differ)}); "
                              f"use a new output folder")
-        return
+        return False
+    if stored.exists() or stored.is_symlink():
+        raise SweepError(f"{stored}: is not a regular file; use a new output folder")
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise SweepError(f"{out}: exists and is not a sweep folder; use a new output folder")
     out.mkdir(parents=True, exist_ok=True)
     with atomic_path(stored) as tmp:
         tmp.write_text(json.dumps(mine, indent=2) + "\n")
+    return True
 
 
 def _read_log(path: Path) -> list[dict[str, Any]]:
@@ -443,7 +432,17 @@ def _value_key(value: Any) -> str:
 def run_sweep(spec: SweepSpec, out: str | Path, *, jobs: int = 1, progress: bool = True) -> dict[str, Any]:
     """Run (or resume) a sweep into `out`; returns the summary that report.md shows."""
     out = Path(out)
-    _prepare(out, spec)
+    fresh = _prepare(out, spec)
+    try:
+        return _run(spec, out, jobs=jobs, progress=progress)
+    except BaseException:
+        # a new run that failed before its first result leaves nothing that blocks a rerun
+        if fresh and not any(p.name != "spec.json" for p in out.iterdir()):
+            (out / "spec.json").unlink(missing_ok=True)
+        raise
+
+
+def _run(spec: SweepSpec, out: Path, *, jobs: int, progress: bool) -> dict[str, Any]:
     if spec.kind == "monte-carlo":
         return _run_monte_carlo(spec, out, jobs=jobs, progress=progress)
     log = out / "points.jsonl"

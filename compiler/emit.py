@@ -6,7 +6,7 @@
   this file agree by construction.
 - `spice_array` (with `choose_cells`): a few cells of the IR as the numbers a SPICE array
   realises (target frequencies, coupler codes, the realised K, the check's τ); pure
-  numbers, `hw.array_check` builds and runs the circuit.
+  numbers, `analysis.array_check` builds and runs the circuit.
 """
 
 from __future__ import annotations
@@ -37,19 +37,19 @@ def rtl_tile(ir: ArrayIR, tile: int, out: str | Path, *, label: int | None = Non
 
     tiles = ir.tiles
     if not 0 <= tile < len(tiles):
-        raise CompileError(f"--tile-index {tile}: this IR has tiles 0..{len(tiles) - 1}")
-    classes = int(ir.doc["dynamics"]["num_classes"])
+        raise CompileError(f"--rtl-tile {tile}: this IR has tiles 0..{len(tiles) - 1}")
+    dyn = ir.dynamics
+    classes = dyn.num_classes
     if label is not None and not 0 <= label < classes:
         raise CompileError(f"--label {label}: this model has classes 0..{classes - 1}")
-    dyn = ir.doc["dynamics"]
-    if dyn["steps"] < 1:
+    if dyn.steps < 1:
         raise CompileError("the IR integrates 0 steps: there is no Euler step to program")
     members = tiles[tile]
-    bits = max(2, int(ir.doc["options"]["bits"]))
+    bits = max(2, ir.code_bits.K)
     fmt = TileFormat(n=len(members), n_cond=ir.n_cond, phase_bits=phase_bits, weight_bits=bits,
                      sine_bits=sine_bits, lut_bits=lut_bits)
     sub = subsystem(ir.to_params(dtype=torch.float64), members)
-    program = TileProgram.from_params(sub, h=float(dyn["T"]) / int(dyn["steps"]), fmt=fmt, label=label)
+    program = TileProgram.from_params(sub, h=dyn.T / dyn.steps, fmt=fmt, label=label)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     stem = out / f"tile{tile}"
@@ -57,7 +57,7 @@ def rtl_tile(ir: ArrayIR, tile: int, out: str | Path, *, label: int | None = Non
     with atomic_path(stem.with_suffix(".bus.json")) as tmp:
         Path(tmp).write_text(json.dumps([[a, d] for a, d in bus_transactions(program)]) + "\n")
     info = {"tile": tile, "oscillators": members, "label": label, "rtl_parameters": fmt.rtl_parameters(),
-            "cycles_per_step": fmt.cycles_per_step, "steps": int(dyn["steps"]),
+            "cycles_per_step": fmt.cycles_per_step, "steps": dyn.steps,
             "quantization": program.quantization.summary() if program.quantization is not None else None,
             "files": [stem.with_suffix(".memh").name, stem.with_suffix(".bus.json").name]}
     with atomic_path(stem.with_suffix(".json")) as tmp:
@@ -113,7 +113,7 @@ def choose_cells(ir: ArrayIR, n: int, *, omega_window: float | None = None) -> l
     return chosen
 
 
-def spice_array(ir: ArrayIR, cells: list[int] | tuple[int, ...], *, calibration, label: int | None = None,
+def spice_array(ir: ArrayIR, cells: list[int] | tuple[int, ...], *, calibration=None, label: int | None = None,
                 tau_s: float | None = None, carrier_hz: float | None = None, min_cycles: float = 60.0,
                 load_model: bool = True) -> dict:
     r"""The realisable circuit for a few main oscillators of `ir`: pure numbers, no SPICE.
@@ -152,10 +152,10 @@ def spice_array(ir: ArrayIR, cells: list[int] | tuple[int, ...], *, calibration,
       (the phase model describes cycle-averaged motion; at the check's τ the IR's T is a
       cycle or two).
 
-    Returns a JSON-ready dict (`format` "un0hw-spice-array"); `hw.array_check` builds the
+    Returns a JSON-ready dict (`format` "un0hw-spice-array"); `analysis.array_check` builds the
     circuit and the matching oscsim system from it.
     """
-    cal = calibration
+    cal = calibration or ir.calibration  # default: the cells the array was compiled onto
     cells = [int(c) for c in cells]
     if not SPICE_ARRAY_MIN_CELLS <= len(cells) <= SPICE_ARRAY_MAX_CELLS:
         raise CompileError(f"cells must list {SPICE_ARRAY_MIN_CELLS}..{SPICE_ARRAY_MAX_CELLS} main oscillators, "
@@ -163,7 +163,7 @@ def spice_array(ir: ArrayIR, cells: list[int] | tuple[int, ...], *, calibration,
     p = ir.to_params(dtype=torch.float64)
     if len(set(cells)) != len(cells) or min(cells) < 0 or max(cells) >= p.n:
         raise CompileError(f"cells must be distinct main-oscillator indices in 0..{p.n - 1}, not {cells}")
-    classes = int(ir.doc["dynamics"]["num_classes"])
+    classes = ir.dynamics.num_classes
     if label is not None and not 0 <= label < classes:
         raise CompileError(f"label {label}: this model has classes 0..{classes - 1} (or None)")
     idx = torch.tensor(cells)
@@ -220,7 +220,7 @@ def spice_array(ir: ArrayIR, cells: list[int] | tuple[int, ...], *, calibration,
     outside = p.K[idx].clone()
     outside[:, idx] = 0.0
     drive = float(p.drive[label][idx].abs().sum()) if label is not None else 0.0
-    T_ir = float(ir.doc["dynamics"]["T"])
+    T_ir = ir.dynamics.T
     T_check = max(T_ir, min_cycles / (f_c * tau))
     row_k = k_hat.abs().sum(dim=1) / tau
     target = (f_c + omega / (2 * math.pi * tau)).tolist()

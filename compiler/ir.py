@@ -4,7 +4,15 @@
 The IR is self-contained: `to_params` rebuilds the Kuramoto system the hardware holds
 (dequantised codes on the kept support, in the original oscillator order) and `to_model`
 a complete `Un0` (that system, the readout and the digital decoder's weights) — nothing
-is read from the checkpoint at run time.
+is read from the checkpoint at run time. It also stores the `hw.Calibration` it was
+compiled with, so everything downstream reads the same cells.
+
+This module owns the JSON (schema, canonical text, the folder's files); consumers read
+the typed sections (`dynamics`, `physical`, `calibration`, `routing`, `decoder`,
+`code_bits`, `config`) rather than keys of `doc`.
+
+Format history: version 2 added the stored calibration (version 1 files are refused with
+a hint to recompile).
 """
 
 from __future__ import annotations
@@ -12,8 +20,9 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import math
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -22,9 +31,12 @@ import torch
 from torch import Tensor
 
 from compiler.options import CompileError
+from compiler.sections import CodeBits, DecoderInfo, Dynamics, Physical, Routing
 from oscsim import KuramotoParams, sha256_file
+from oscsim.errors import brief
+from oscsim.fileio import PathCheckError, readable_dir, readable_file
 
-FORMAT, FORMAT_VERSION = "un0hw-array", 1
+FORMAT, FORMAT_VERSION = "un0hw-array", 2
 DOCUMENT, WEIGHTS = "array.json", "weights.safetensors"
 CODE_TENSORS = ("K.blocks", "K.block_tiles", "K.block_scales", "K.links", "K.link_codes", "K.link_scales",
                 "omega.codes", "omega.scale", "drive.codes", "drive.scale", "C.codes", "C.scale", "nu.codes", "nu.scale")
@@ -51,14 +63,58 @@ class ArrayIR:
     doc: dict[str, Any]
     tensors: dict[str, Tensor]
 
-    # --- views ---------------------------------------------------------------------------
+    # --- typed sections (built once from doc) ----------------------------------------------
+    @cached_property
+    def dynamics(self) -> Dynamics:
+        return Dynamics.from_doc(self.doc["dynamics"])
+
+    @cached_property
+    def physical(self) -> Physical:
+        return Physical.from_doc(self.doc["physical"])
+
+    @cached_property
+    def routing(self) -> Routing:
+        return Routing.from_doc(self.doc)
+
+    @cached_property
+    def decoder(self) -> DecoderInfo:
+        return DecoderInfo.from_doc(self.doc["decoder"])
+
+    @cached_property
+    def code_bits(self) -> CodeBits:
+        return CodeBits.from_doc(self.doc["passes"]["quantization"])
+
+    @cached_property
+    def calibration(self):
+        """The `hw.Calibration` the array was compiled with."""
+        from hw.calibration import Calibration, CalibrationError
+
+        try:
+            return Calibration.from_dict(self.doc["calibration"], where="array.json: calibration")
+        except CalibrationError as exc:
+            raise IRError(str(exc)) from None
+
+    @cached_property
+    def config(self):
+        """The source model's `models.Un0Config`."""
+        from models import ConfigError, Un0Config
+
+        try:
+            return Un0Config.from_dict(self.doc["source"]["config"])
+        except ConfigError as exc:
+            raise IRError(f"array.json: source/config: {exc}") from None
+
     @property
-    def n(self) -> int:
+    def name(self) -> str:
+        return str(self.doc["source"]["config"].get("name", "model"))
+
+    @property
+    def n(self) -> int:  # read directly: the compiler's mapping pass asks a partial shell IR
         return int(self.doc["dynamics"]["n"])
 
     @property
     def n_cond(self) -> int:
-        return int(self.doc["dynamics"]["n_cond"])
+        return self.dynamics.n_cond
 
     @property
     def tile_size(self) -> int:
@@ -70,13 +126,7 @@ class ArrayIR:
 
     @property
     def tau_s(self) -> float:
-        return float(self.doc["physical"]["tau_s"])
-
-    @property
-    def config(self):
-        from models import Un0Config
-
-        return Un0Config.from_dict(self.doc["source"]["config"])
+        return self.physical.tau_s
 
     # --- back into the simulator -------------------------------------------------------------
     def coupling_matrix(self, dtype: torch.dtype = torch.float32) -> Tensor:
@@ -189,28 +239,54 @@ class ArrayIR:
 
         path = Path(path)
         doc_path = path / DOCUMENT
-        if not doc_path.is_file():
+        try:
+            readable_dir(path)
+        except PathCheckError as exc:
+            raise IRError(f"{exc} (an IR folder)") from None
+        if not doc_path.exists():
             raise IRError(f"{path}: not an IR folder (no {DOCUMENT})")
         try:
+            readable_file(doc_path)
             doc = json.loads(doc_path.read_text())
+        except PathCheckError as exc:
+            raise IRError(str(exc)) from None
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise IRError(f"{doc_path}: not valid JSON ({exc})") from None
+        if isinstance(doc, dict) and doc.get("format") == FORMAT and doc.get("format_version") != FORMAT_VERSION:
+            v = doc.get("format_version")
+            hint = ("it predates the stored calibration; recompile it with un0hw compile"
+                    if isinstance(v, int) and v < FORMAT_VERSION else f"this un0hw reads version {FORMAT_VERSION}")
+            raise IRError(f"{doc_path}: format_version {v!r}: {hint}")
         validate(doc, where=str(doc_path))
         weights = path / WEIGHTS
-        if not weights.is_file():
+        if not weights.exists():
             raise IRError(f"{path}: {WEIGHTS} is missing")
+        try:
+            readable_file(weights)
+        except PathCheckError as exc:
+            raise IRError(str(exc)) from None
         if sha256_file(weights) != doc["weights"]["sha256"]:
             raise IRError(f"{weights}: checksum does not match array.json (the file was changed or damaged)")
         try:
             tensors = load_file(str(weights))
         except (SafetensorError, OSError) as exc:
-            raise IRError(f"{weights}: unreadable ({exc})") from None
+            raise IRError(f"{weights}: unreadable ({brief(exc)})") from None
         ir = cls(doc=doc, tensors=tensors)
         ir.check(where=str(path))
         return ir
 
     def check(self, *, where: str = "IR") -> None:
-        """Consistency beyond the schema."""
+        """Consistency beyond the schema: every section reads, the tensors have the shapes
+        the document declares, codes lie inside their declared bit range, scales are finite,
+        and the decoder is complete."""
+        for section in ("dynamics", "physical", "routing", "decoder", "code_bits", "config", "calibration"):
+            self.__dict__.pop(section, None)  # rebuild from the document as it is now
+            try:
+                getattr(self, section)
+            except IRError as exc:
+                raise IRError(f"{where}/{exc}") from None
+            except (KeyError, TypeError, ValueError, IndexError) as exc:
+                raise IRError(f"{where}/{DOCUMENT}: section {section} is malformed ({brief(exc)})") from None
         n, n_c, S = self.n, self.n_cond, self.tile_size
         members = [i for t in self.tiles for i in t]
         if sorted(members) != list(range(n)):
@@ -235,6 +311,42 @@ class ArrayIR:
         links = t["K.links"]
         if links.numel() and (int(links.min()) < 0 or int(links.max()) >= n):
             raise IRError(f"{where}: K.links names oscillators outside 0..{n - 1}")
+        bits = self.code_bits
+        width = {"K.blocks": bits.K, "K.link_codes": bits.K, "omega.codes": bits.omega, "drive.codes": bits.drive,
+                 "C.codes": bits.C, "nu.codes": bits.nu}
+        for name, b in width.items():
+            codes = t[name]
+            if codes.is_floating_point() or codes.dtype == torch.bool:
+                raise IRError(f"{where}: {name} must hold integer codes, not {codes.dtype}")
+            top = 1 if b == 1 else 2 ** (b - 1) - 1
+            if codes.numel() and int(codes.abs().max()) > top:
+                raise IRError(f"{where}: {name} holds codes up to {int(codes.abs().max())}, outside the declared "
+                              f"{b}-bit range -{top}..{top}")
+        for name in ("K.block_scales", "K.link_scales", "omega.scale", "drive.scale", "C.scale", "nu.scale"):
+            if not t[name].is_floating_point():
+                raise IRError(f"{where}: {name} must be floating point, not {t[name].dtype}")
+            bad = int((~torch.isfinite(t[name])).sum())
+            if bad:
+                raise IRError(f"{where}: {name} holds {bad} NaN/Inf scale(s)")
+        declared = {k: tuple(v) for k, v in self.doc["decoder"].get("tensors", {}).items()}
+        with torch.device("meta"):
+            from models.decoder import Decoder
+
+            expected = {f"decoder.{k}": tuple(v.shape) for k, v in Decoder(self.config).state_dict().items()}
+        missing = sorted(k for k in expected if k not in t)
+        if missing:
+            raise IRError(f"{where}: weights lack decoder tensor(s) {', '.join(missing[:4])}"
+                          f"{' …' if len(missing) > 4 else ''}")
+        for k, shape in expected.items():
+            if tuple(t[k].shape) != shape or (k in declared and declared[k] != shape):
+                raise IRError(f"{where}: {k} has shape {tuple(t[k].shape)}, expected {shape}")
+            if not t[k].is_floating_point() or not bool(torch.isfinite(t[k]).all()):
+                raise IRError(f"{where}: {k} must be finite floating point")
+        extra = sorted(k for k in t if k.startswith("decoder.") and k not in expected)
+        if extra:
+            raise IRError(f"{where}: unexpected decoder tensor(s) {', '.join(extra[:4])}")
+        if not math.isfinite(self.tau_s) or self.tau_s <= 0:
+            raise IRError(f"{where}: physical tau_s must be a positive finite number of seconds")
 
 
 def validate(doc: dict[str, Any], *, where: str = "array.json") -> None:

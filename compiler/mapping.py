@@ -44,6 +44,10 @@ def physical_mapping(*, K_max: float, row_sum_max: float, omega_max: float, T: f
         "coupler_range": K_max / cal.k_max_rad_s,
         "weak_coupling": row_sum_max / (options.weak_coupling * two_pi * cal.f0_hz),
     }
+    bad = {k: v for k, v in limits.items() if not math.isfinite(v)}
+    if bad:
+        raise CompileError(f"the calibration ({cal.source}, {cal.process}) cannot hold this array: "
+                           + ", ".join(f"{k} needs an unbounded tau" for k in bad))
     binding = max(limits, key=limits.get)
     if options.tau_s is not None:
         tau = float(options.tau_s)
@@ -77,6 +81,43 @@ def physical_mapping(*, K_max: float, row_sum_max: float, omega_max: float, T: f
             "k_lsb_available_rad_s": cal.k_max_rad_s / cal.max_code,
             "linearity_error": coupler_linearity(cal),
         },
-        "calibration": {"source": cal.source, "process": cal.process, "ngspice_version": cal.ngspice_version,
-                        "netlist_sha256": cal.netlist_sha256},
     }
+
+
+# --- the hardware a calibration's cells make, in model units ---------------------------------
+def nonideal_from_calibration(calibration: Calibration, tau_s: float, **overrides):
+    """The `oscsim.NonIdeal` that `calibration`'s cells make at time scale τ (s per model time).
+
+    Phase noise from the period jitter (σ_model = σ_phys √τ, `oscsim.to_model_time`),
+    frequency mismatch from σ(f0)/f0 (σ_ω = 2π σ_f τ), coupling gain mismatch as the
+    log-normal σ with the calibration's relative spread (σ² = ln(1 + s²)), and the
+    coupler's code width; `overrides` (NonIdeal fields) win.
+    """
+    from oscsim import NonIdeal, freq_mismatch_to_model, to_model_time
+
+    if isinstance(tau_s, bool) or not (isinstance(tau_s, (int, float)) and math.isfinite(tau_s) and tau_s > 0):
+        raise CompileError(f"tau_s must be a positive number of seconds, not {tau_s!r}")
+    base = {
+        "phase_noise_rad_per_sqrt_t": to_model_time(calibration.phase_noise_rad_per_sqrt_s, tau_s),
+        "freq_mismatch_rad_per_t": freq_mismatch_to_model(calibration.sigma_f0_rel * calibration.f0_hz, tau_s),
+        "coupling_mismatch_sigma": math.sqrt(math.log1p(calibration.sigma_k_rel**2)),
+        "coupling_bits": calibration.coupler_bits,
+    }
+    return NonIdeal(**{**base, **overrides})
+
+
+def trimmed_freq_mismatch(ir) -> float:
+    """σ of the frequency error (model units) left after trimming every cell of `ir` to its
+    frequency code: the ω code's LSB, the error uniform over one LSB (LSB/√12)."""
+    return float(ir.tensors["omega.scale"].abs().max()) / 12**0.5
+
+
+def array_nonideal(ir, *, trimmed: bool = True, **overrides):
+    """The hardware an array makes: the calibration stored in `ir` at the array's τ, with
+    the couplings as the IR's codes already are (no second quantisation) and — when
+    `trimmed` — the cells' frequency mismatch trimmed to the ω code's resolution
+    (`trimmed_freq_mismatch`) instead of σ(f0)·f0 of untrimmed cells."""
+    base = {"coupling_bits": None}
+    if trimmed:
+        base["freq_mismatch_rad_per_t"] = trimmed_freq_mismatch(ir)
+    return nonideal_from_calibration(ir.calibration, ir.tau_s, **{**base, **overrides})

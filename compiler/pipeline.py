@@ -53,6 +53,17 @@ def _system(model):
     return dyn.K.detach().to(**f32), float(k_scale), params
 
 
+def memory_estimate_bytes(n: int, n_cond: int, num_classes: int, options: CompileOptions) -> int:
+    """A lower bound on what compiling N oscillators into `options`' tiles allocates: every
+    crossbar a dense target can need (T² of them for T = ⌈N/S⌉ tiles; T for sparse-routed)
+    holds S×S codes and its float staging, besides the drive and conditioning arrays."""
+    S = options.tile
+    T = -(-n // S)
+    crossbars = T * T if options.target == "dense-tiled" else T
+    code = 1 if options.k_bits <= 8 else 2
+    return crossbars * S * S * (code + 4) + (num_classes * n * n_cond + n_cond * n_cond) * (4 + code)
+
+
 def compile(  # noqa: A001 - the compiler's verb
     model,
     options: CompileOptions | None = None,
@@ -72,9 +83,13 @@ def compile(  # noqa: A001 - the compiler's verb
     from hw.calibration import Calibration
     from models.decoder import decoder_macs
 
+    from oscsim.memory import require_memory
+
     options = options or CompileOptions()
     calibration = calibration or Calibration.default()
     cfg = model.config
+    require_memory(memory_estimate_bytes(cfg.n, cfg.n_cond, cfg.num_classes, options),
+                   f"compiling {cfg.name} (N = {cfg.n}) into tiles of --tile {options.tile}")
     record = timings if timings is not None else {}
     bar = tqdm(total=6, desc="compile", unit="pass", disable=not progress)
 
@@ -166,6 +181,7 @@ def compile(  # noqa: A001 - the compiler's verb
                                  **v_report},
             },
             "physical": physical,
+            "calibration": calibration.to_dict(),
             "readout": {"relativization": cfg.relativization, "encoding": cfg.encoding,
                         "latent_shape": [cfg.latent_channels, cfg.latent_hw, cfg.latent_hw]},
             "decoder": {"tensors": {k: list(v.shape) for k, v in decoder_state.items()},

@@ -80,7 +80,7 @@ class PrunedCouplings:
         return self._pruned(self._effective(self.K[:, start:stop], r, torch.arange(start, stop, device=self.K.device)), r)
 
     def gather(self, rows: Tensor, cols: Tensor) -> Tensor:
-        """The pruned effective K[rows][:, cols] (a new tensor)."""
+        """The pruned effective `K[rows][:, cols]` (a new tensor)."""
         return self._pruned(self._effective(self.K[rows][:, cols], rows, cols), rows)
 
     def values(self, pairs: Tensor) -> Tensor:

@@ -10,7 +10,7 @@ field names. K_eff is in the behavioural model's convention
 
 so two cells joined by one coupler obey dψ/dt = Δω − 2 K sin ψ (ψ = θ_b − θ_a).
 
-This module is pure (numpy/json/jsonschema): `hw.characterize` produces a measured
+This module is pure (numpy/json/jsonschema): `hw.characterization` produces a measured
 Calibration from ngspice; `Calibration.default()` is the unmeasured fallback.
 The file format is JSON, schema `hw/schemas/calibration.schema.json`, `format_version` 1.
 """
@@ -29,6 +29,10 @@ import jsonschema
 FORMAT = "un0hw-calibration"
 FORMAT_VERSION = 1
 SOURCES = ("default", "measured")
+#: the weakest full-code coupling accepted, as a fraction of the carrier's 2π f0: below it a
+#: coupler moves a phase by less than a nanoradian per carrier cycle (the time scale τ it
+#: would need overflows every physical figure derived from it)
+K_MIN_PER_CARRIER = 1e-9
 
 
 class CalibrationError(ValueError):
@@ -88,8 +92,9 @@ class Calibration:
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
                 raise CalibrationError(f"{name} must be a finite number >= 0, not {value!r}")
-        if not self.f_min_hz <= self.f0_hz <= self.f_max_hz:
-            raise CalibrationError(f"need f_min_hz <= f0_hz <= f_max_hz, got {self.f_min_hz!r}, "
+        if not self.f_min_hz < self.f0_hz < self.f_max_hz:
+            raise CalibrationError(f"need f_min_hz < f0_hz < f_max_hz (a cell must tune both ways from its "
+                                   f"carrier to hold a frequency offset), got {self.f_min_hz!r}, "
                                    f"{self.f0_hz!r}, {self.f_max_hz!r}")
         if not (isinstance(self.coupler_bits, int) and 2 <= self.coupler_bits <= 16):
             raise CalibrationError(f"coupler_bits must be an integer in 2..16, not {self.coupler_bits!r}")
@@ -104,8 +109,10 @@ class Calibration:
         if bad:
             raise CalibrationError(f"coupler_k_rad_s must be non-decreasing in the code; it falls at "
                                    f"code {bad[0]} ({k[bad[0] - 1]:.4g} -> {k[bad[0]]:.4g} rad/s)")
-        if not k[-1] > 0:
-            raise CalibrationError("coupler_k_rad_s must reach a value > 0 at full code")
+        if not k[-1] >= K_MIN_PER_CARRIER * 2 * math.pi * self.f0_hz:
+            raise CalibrationError(f"coupler_k_rad_s must reach at least {K_MIN_PER_CARRIER:g} x 2 pi f0 "
+                                   f"({K_MIN_PER_CARRIER * 2 * math.pi * self.f0_hz:.3g} rad/s) at full code, not "
+                                   f"{k[-1]!r}: a coupler that weak cannot move a phase within any finite run")
         if not all(math.isfinite(a) and a >= 0 for a in self.coupling_harmonics):
             raise CalibrationError(f"coupling_harmonics must be finite and >= 0, got "
                                    f"{list(self.coupling_harmonics)}")
@@ -189,11 +196,16 @@ class Calibration:
     @classmethod
     def load(cls, path: str | Path) -> Calibration:
         """Read and validate a calibration JSON file."""
+        from oscsim.fileio import PathCheckError, readable_file
+
         path = Path(path)
+        if not path.exists():
+            raise CalibrationError(f"{path}: no such calibration file")
         try:
+            readable_file(path)
             doc = json.loads(path.read_text())
-        except FileNotFoundError:
-            raise CalibrationError(f"{path}: no such calibration file") from None
+        except PathCheckError as exc:
+            raise CalibrationError(f"{exc} (a calibration file)") from None
         except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise CalibrationError(f"{path}: not a readable JSON file ({exc})") from None
         return cls.from_dict(doc, where=str(path))

@@ -29,6 +29,8 @@ from models.config import Un0Config
 from models.errors import CheckpointError, ConfigError
 from models.un0 import Un0
 from oscsim import atomic_path, sha256_file
+from oscsim.errors import brief
+from oscsim.fileio import PathCheckError, readable_file
 
 FORMAT = "un0hw-checkpoint"
 #: The trained Un-0 that ships with the project (digits-n512; see models/checkpoints/).
@@ -55,6 +57,25 @@ _RELEASE_KEYS = {
 }
 
 
+def _version() -> str:
+    """The installed un0hw version (provenance only), from the package metadata."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("un0hw")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def _readable(path: str | Path, role: str | None = None) -> Path:
+    """`path` if it is a readable regular file, else a CheckpointError naming it (and its
+    role, where the path alone would not say what it was given as)."""
+    try:
+        return readable_file(path)
+    except PathCheckError as exc:
+        raise CheckpointError(f"{exc} (the {role})" if role else str(exc)) from None
+
+
 def _schema(name: str) -> dict[str, Any]:
     return json.loads(resources.files("models").joinpath("schemas", name).read_text())
 
@@ -75,7 +96,6 @@ def save(model: Un0, path: str | Path, *, extra: dict[str, Any] | None = None) -
     """
     weights, sidecar = _pair(path)
     state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
-    from un0hw import __version__  # provenance only
 
     with atomic_path(weights) as tmp_w, atomic_path(sidecar) as tmp_j:
         save_file(state, str(tmp_w), metadata={"format": FORMAT, "format_version": str(FORMAT_VERSION)})
@@ -84,7 +104,7 @@ def save(model: Un0, path: str | Path, *, extra: dict[str, Any] | None = None) -
             "format_version": FORMAT_VERSION,
             "config": model.config.to_dict(),
             "weights": {"file": weights.name, "sha256": sha256_file(tmp_w)},
-            "created_by": f"un0hw {__version__}",
+            "created_by": f"un0hw {_version()}",
             "extra": extra or {},
         }
         tmp_j.write_text(json.dumps(doc, indent=2) + "\n")
@@ -94,11 +114,9 @@ def save(model: Un0, path: str | Path, *, extra: dict[str, Any] | None = None) -
 # --- key maps --------------------------------------------------------------------------
 def read_key_map(path: str | Path) -> dict[str, Any]:
     """Read and validate a key-mapping JSON file (schema: models/schemas/keymap.schema.json)."""
-    path = Path(path)
+    path = _readable(path, "key-map file")
     try:
         doc = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise CheckpointError(f"{path}: no such key-map file") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise CheckpointError(f"{path}: not valid JSON ({exc})") from None
     if isinstance(doc, dict) and isinstance(doc.get("version"), int) and doc["version"] > KEYMAP_VERSION:
@@ -146,13 +164,13 @@ def _read_torch(path: Path) -> tuple[dict[str, Tensor], dict[str, Any]]:
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        first = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        first = brief(exc)
         raise CheckpointError(
             f"{path}: refused by torch.load(weights_only=True); the pickle holds objects other "
-            f"than tensors and plain containers, and un0hw never unpickles those ({first[:160]})"
+            f"than tensors and plain containers, and un0hw never unpickles those ({brief(first)})"
         ) from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as exc:
-        raise CheckpointError(f"{path}: not a readable torch checkpoint, truncated or corrupt ({str(exc)[:160]})") from None
+        raise CheckpointError(f"{path}: not a readable torch checkpoint, truncated or corrupt ({brief(exc)})") from None
     if isinstance(obj, dict) and "model" in obj and isinstance(obj["model"], dict):
         state, cfg = obj["model"], obj.get("config") or {}
     elif isinstance(obj, dict) and obj and all(isinstance(v, Tensor) for v in obj.values()):
@@ -174,7 +192,7 @@ def _read_safetensors(path: Path) -> dict[str, Tensor]:
     try:
         return load_file(str(path), device="cpu")
     except (SafetensorError, OSError, ValueError, struct.error) as exc:
-        raise CheckpointError(f"{path}: not a readable safetensors file, truncated or corrupt ({str(exc)[:160]})") from None
+        raise CheckpointError(f"{path}: not a readable safetensors file, truncated or corrupt ({brief(exc)})") from None
 
 
 def _read_sidecar(sidecar: Path, weights: Path) -> Un0Config:
@@ -284,12 +302,12 @@ def load(
     km = read_key_map(key_map) if isinstance(key_map, (str, Path)) else key_map
     weights, sidecar = _pair(path)
     if path.suffix in (".safetensors", ".json", "") and sidecar.exists() and weights.exists() and km is None:
+        _readable(sidecar)
+        _readable(weights)
         source, config = weights, _read_sidecar(sidecar, weights)
         state = _read_safetensors(weights)  # written by `save`: un0hw's own names
     else:
-        if not path.is_file():
-            raise CheckpointError(f"{path}: no such file")
-        source, kind = path, _sniff(path)
+        source, kind = _readable(path), _sniff(path)
         if kind == "torch":
             state, cfg = _read_torch(path)
         elif kind == "safetensors":
@@ -304,7 +322,14 @@ def load(
                 f"{path}: neither a torch checkpoint nor a safetensors file (first bytes do not match)"
             )
         state = _rename(state, km)
-        config = _release_config(path, state, cfg, (km or {}).get("config", {}))
+        overrides = (km or {}).get("config", {})
+        try:
+            config = _release_config(path, state, cfg, overrides)
+        except CheckpointError as exc:
+            if overrides and isinstance(key_map, (str, Path)):  # the key map's config may be the culprit
+                raise CheckpointError(f"{exc} (with the config of the key map {key_map}: "
+                                      f"{', '.join(f'{k}={v!r}' for k, v in overrides.items())})") from None
+            raise
     _check_state(source, config, state)
     model = Un0(config)
     model.load_state_dict(state, strict=True)

@@ -29,6 +29,7 @@ from models.drifting import TEMPERATURES, Encoder, drifting_loss
 from models.errors import ConfigError
 from models.un0 import Un0
 from oscsim import NonIdeal, atomic_path
+from oscsim.errors import brief
 
 STATE_FILE = "train-state.pt"
 #: chip numbers of hardware-aware training start here (evaluation chips are 0, 1, …)
@@ -37,6 +38,48 @@ TRAIN_CHIPS_FROM = 1_000_000
 
 class TrainError(ValueError):
     """A training run cannot start or resume: names the file/option and the problem."""
+
+
+#: what a training state holds, and the type of each entry
+_STATE_TYPES = {"step": int, "model": dict, "ema": dict, "optimizer": dict, "generator": Tensor, "options": str,
+                "config": str}
+
+
+def read_state(path: str | Path) -> dict[str, Any]:
+    """A run folder's training state, checked: a regular file that `torch.load` reads with
+    ``weights_only=True`` into a dict with every entry of the right type, whose config and
+    options are JSON objects. Anything else (empty, truncated, another file, another type)
+    is one TrainError naming the file."""
+    from oscsim.fileio import PathCheckError, readable_file
+
+    path = Path(path)
+    try:
+        readable_file(path)
+    except PathCheckError as exc:
+        raise TrainError(f"{exc}; cannot resume from it") from None
+    if path.stat().st_size == 0:
+        raise TrainError(f"{path}: cannot resume, the training state is empty (remove it or use a new --out folder)")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any failure means the file is unusable
+        raise TrainError(f"{path}: cannot resume, unreadable training state ({brief(exc)})") from None
+    if not isinstance(state, dict):
+        raise TrainError(f"{path}: cannot resume, the training state is a {type(state).__name__}, not a dict")
+    for key, kind in _STATE_TYPES.items():
+        if key not in state:
+            raise TrainError(f"{path}: cannot resume, the training state lacks {key!r}")
+        if not isinstance(state[key], kind) or (kind is int and isinstance(state[key], bool)):
+            raise TrainError(f"{path}: cannot resume, {key!r} is a {type(state[key]).__name__}, not {kind.__name__}")
+    for key in ("options", "config"):
+        try:
+            value = json.loads(state[key])
+        except json.JSONDecodeError:
+            value = None
+        if not isinstance(value, dict):
+            raise TrainError(f"{path}: cannot resume, {key!r} is not a JSON object")
+    if state["step"] < 0:
+        raise TrainError(f"{path}: cannot resume, step {state['step']} is negative")
+    return state
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -139,22 +182,22 @@ class Trainer:
 
     def try_resume(self) -> bool:
         path = self.out / STATE_FILE
-        if not path.is_file():
+        if not path.exists() and not path.is_symlink():
             return False
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as exc:  # noqa: BLE001 - any failure means the file is unusable
-            raise TrainError(f"{path}: cannot resume, unreadable training state ({str(exc)[:120]})") from None
+        state = read_state(path)
         if json.loads(state["config"]) != self.model.config.to_dict():
             raise TrainError(f"{path}: the run was started with another model config; use a new --out folder")
         saved = json.loads(state["options"])
         differ = sorted(k for k, v in self.options.to_dict().items() if k != "steps" and saved.get(k) != v)
         if differ:
             raise TrainError(f"{path}: the run was started with other options ({', '.join(differ)}); use a new --out folder")
-        self.model.load_state_dict(state["model"])
+        try:
+            self.model.load_state_dict(state["model"])
+            self.optimizer.load_state_dict(state["optimizer"])
+            self.generator.set_state(state["generator"])
+        except (RuntimeError, ValueError, KeyError, TypeError) as exc:
+            raise TrainError(f"{path}: cannot resume, the training state does not fit this run ({brief(exc)})") from None
         self.ema = state["ema"]
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.generator.set_state(state["generator"])
         self.step = int(state["step"])
         self._truncate_log()
         return True

@@ -1,3 +1,8 @@
 """un0hw: the front door — command line and end-to-end runs over the rooms."""
 
-__version__ = "0.1.0"
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("un0hw")
+except PackageNotFoundError:  # run from a source tree that was never installed
+    __version__ = "unknown"

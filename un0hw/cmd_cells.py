@@ -8,21 +8,19 @@ import tempfile
 from pathlib import Path
 
 from hw.calibration import CalibrationError
-from hw.characterize import CharacterizeError
+from hw.measure import CharacterizeError
 from hw.spice.run import SpiceError
+from un0hw.options import CliError, PathOption, paths
 
 ERRORS = (CalibrationError, SpiceError, CharacterizeError)
 
 
 def cmd_cells_characterize(args: argparse.Namespace) -> int:
-    from hw.characterize import characterize_all
+    from hw.characterization import characterize_all
     from hw.spice.run import unavailable_reason
-    from un0hw.cli import CliError
 
     if args.workers < 1:
         raise CliError(f"--workers must be >= 1, not {args.workers}")
-    if args.output.exists() and args.output.is_dir():
-        raise CliError(f"-o/--output must be a file path, not the folder {args.output}")
     reason = unavailable_reason()
     if reason is not None:
         raise SpiceError(f"cannot characterise without ngspice: {reason}")
@@ -60,3 +58,4 @@ def register(sub) -> None:
     c.add_argument("--workers", type=int, default=2, help="processes for the Monte Carlo (default 2)")
     c.add_argument("--no-progress", action="store_true", help="no progress bar")
     c.set_defaults(func=cmd_cells_characterize)
+    paths(c, PathOption("output", "out-file", "-o/--output"), PathOption("plots", "out-dir", "--plots"))

@@ -10,6 +10,7 @@ from pathlib import Path
 from compiler.options import CompileError
 from hw.calibration import CalibrationError
 from oscsim import sha256_file
+from un0hw.options import CliError, PathOption, load_model, paths
 
 ERRORS = (CompileError, CalibrationError)
 
@@ -17,7 +18,6 @@ ERRORS = (CompileError, CalibrationError)
 def cmd_compile(args: argparse.Namespace) -> int:
     import compiler
     from hw.calibration import Calibration
-    from un0hw.cli import _load
 
     options = compiler.CompileOptions(
         bits=args.bits, omega_bits=args.omega_bits, drive_bits=args.drive_bits, granularity=args.granularity,
@@ -27,7 +27,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
         weak_coupling=args.weak_coupling, tau_s=args.tau, seed=args.seed,
     )
     calibration = Calibration.load(args.calibration) if args.calibration else None
-    model = _load(args)
+    model = load_model(args)
     timings: dict = {}
     t0 = time.perf_counter()
     ir = compiler.compile(model, options, calibration=calibration, source=str(args.checkpoint),
@@ -71,7 +71,7 @@ def _tile_index(text: str) -> int:
     try:
         return int(text)
     except ValueError:
-        raise CompileError(f"--rtl-tile must be a tile index or 'all', not {text!r}") from None
+        raise CliError(f"--rtl-tile must be a tile index or 'all', not {text!r}") from None
 
 
 def _si(x: float, unit: str) -> str:
@@ -115,7 +115,7 @@ def summary(ir, where) -> str:
         f"  coupler         {c['code_bits']}-bit codes on a {c['calibrated_bits']}-bit calibrated coupler"
         + ("" if c["resolution_ok"] else " — the codes need a finer coupler DAC than the calibration's")
         + f"; linearity error {100 * c['linearity_error']:.1f}%",
-        f"  calibration     {p['calibration']['source']}: {p['calibration']['process']}",
+        f"  calibration     {ir.calibration.source}: {ir.calibration.process}",
         f"  decoder         digital, {d['decoder']['parameters']:,} parameters, {d['decoder']['macs_per_image']:,} MACs per image",
         f"  memory          {r['weight_memory_bits'] / 8e6:.2f} MB of coupling codes",
     ]
@@ -154,11 +154,14 @@ def register(sub) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of stochastic rounding, partitioning and placement")
     p.add_argument("--device", default="cpu", help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_compile)
+    paths(p, PathOption("checkpoint", "file-or-dir", "CHECKPOINT"), PathOption("key_map", "file", "--key-map"),
+          PathOption("calibration", "file", "--calibration"), PathOption("output", "out-dir", "-o/--output"))
 
     p = sub.add_parser("inspect", help="a readable summary of a compiled array (tiles, couplers, wires, τ, errors)")
     p.add_argument("ir", type=Path, help="IR folder written by un0hw compile")
     p.add_argument("--json", action="store_true", help="print array.json (tile member lists as counts)")
     p.set_defaults(func=cmd_inspect)
+    paths(p, PathOption("ir", "dir", "IR"))
 
     p = sub.add_parser("emit", help="write a compiled tile's memory image for the digital RTL tile ($readmemh + bus list)")
     p.add_argument("ir", type=Path, help="IR folder written by un0hw compile")
@@ -166,5 +169,6 @@ def register(sub) -> None:
     p.add_argument("--label", type=int, default=None, help="class whose drive is loaded (default: none)")
     p.add_argument("-o", "--output", type=Path, required=True, help="folder for tile<T>.memh/.bus.json/.json")
     p.set_defaults(func=cmd_emit)
+    paths(p, PathOption("ir", "dir", "IR"), PathOption("output", "out-dir", "-o/--output"))
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from un0hw.options import PathOption, paths
+
 ERRORS: tuple = ()
 
 
@@ -26,3 +28,4 @@ def register(sub) -> None:
     p.add_argument("--quick", action="store_true", help="fewer samples everywhere (a smoke run, ~2 min)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_demo)
+    paths(p, PathOption("output", "out-dir", "-o/--output"))

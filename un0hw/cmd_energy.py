@@ -10,6 +10,7 @@ from pathlib import Path
 from analysis.energy import EnergyError
 from compiler.options import CompileError
 from hw.calibration import CalibrationError
+from un0hw.options import CliError, PathOption, load_model, paths
 
 ERRORS = (EnergyError, CompileError, CalibrationError)
 
@@ -51,16 +52,14 @@ def cmd_energy(args: argparse.Namespace) -> int:
     import models
     from analysis import energy
     from hw.calibration import Calibration
-    from un0hw.cli import CliError, _load
 
     if args.gpu_batch < 1 or args.gpu_repeats < 1:
         raise CliError(f"--gpu-batch and --gpu-repeats must be >= 1, not {args.gpu_batch} and {args.gpu_repeats}")
-    if args.output is not None and args.output.exists() and not args.output.is_dir():
-        raise CliError(f"-o/--output must be a folder, not the file {args.output}")
     if not Path(args.checkpoint).exists():
-        raise CliError(f"CKPT_OR_IR: no such checkpoint file or IR folder: {args.checkpoint}")
+        raise CliError(f"CKPT_OR_IR {args.checkpoint}: no such checkpoint file or IR folder")
     constants = energy.load_constants(args.constants)
-    cal = Calibration.load(args.calibration) if args.calibration else Calibration.default()
+    given = Calibration.load(args.calibration) if args.calibration else None
+    cal = given or Calibration.default()  # the cells checkpoints are compiled onto
     options = compiler.CompileOptions()
 
     estimates, irs = [], {}
@@ -75,11 +74,12 @@ def cmd_energy(args: argparse.Namespace) -> int:
             gc.collect()
     if Path(args.checkpoint).is_dir():
         ir = compiler.load(args.checkpoint)
+        cal = given or ir.calibration  # an IR carries the cells it was compiled onto
         model = ir.to_model() if not args.no_measure and energy.gpu_unavailable_reason() is None else None
     else:
-        model = _load(args)
+        model = load_model(args)
         ir = compiler.compile(model, options, calibration=cal, source=str(args.checkpoint))
-    name = ir.doc["source"]["config"].get("name", Path(args.checkpoint).stem)
+    name = ir.doc["source"]["config"].get("name") or Path(args.checkpoint).stem
     est = _one(name, model, ir, cal, constants, args)
     estimates.append(est)
     irs[est.name] = ir
@@ -145,3 +145,5 @@ def register(sub) -> None:
                    help="folder for energy.csv, energy.md, breakdown.png, tornado.png, sensitivity.csv "
                         "(default: print the table only)")
     p.set_defaults(func=cmd_energy)
+    paths(p, PathOption("checkpoint", "file-or-dir", "CKPT_OR_IR"), PathOption("calibration", "file", "--calibration"),
+          PathOption("constants", "file", "--constants"), PathOption("output", "out-dir", "-o/--output"))

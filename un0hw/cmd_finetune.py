@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 from analysis.sweep import SweepError
+from un0hw.options import CliError, PathOption, paths, positive
 
 ERRORS = (SweepError,)
 
@@ -104,11 +105,10 @@ def _report(r: dict) -> str:
 
 def cmd_finetune(args: argparse.Namespace) -> int:
     from analysis.sweep import load_nonideal
-    from un0hw.cli import CliError, _positive
 
-    steps = _positive("--steps", args.steps)
-    chips = _positive("--chips", args.chips)
-    per_class = _positive("--per-class", args.per_class)
+    steps = positive("--steps", args.steps)
+    chips = positive("--chips", args.chips)
+    per_class = positive("--per-class", args.per_class)
     if not args.lr > 0:
         raise CliError(f"--lr must be > 0, not {args.lr}")
     nonideal = load_nonideal(args.nonideal)
@@ -140,3 +140,5 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--per-class", type=int, default=100, help="samples per class and chip (default 100)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_finetune)
+    paths(p, PathOption("checkpoint", "file-or-dir", "CHECKPOINT"), PathOption("nonideal", "file", "--nonideal"),
+          PathOption("output", "out-dir", "-o/--output", resumable=True))

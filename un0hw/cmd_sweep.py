@@ -6,15 +6,15 @@ import argparse
 from pathlib import Path
 
 from analysis.sweep import SweepError
+from un0hw.options import PathOption, paths, positive
 
 ERRORS = (SweepError,)
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     from analysis.sweep import load_spec, run_sweep
-    from un0hw.cli import _positive
 
-    jobs = _positive("--jobs", args.jobs)
+    jobs = positive("--jobs", args.jobs)
     spec = load_spec(args.spec)  # a bad file stops here, before OUT is touched
     result = run_sweep(spec, args.output, jobs=jobs, progress=not args.no_progress)
     print((Path(args.output) / "report.md").read_text(), end="")
@@ -38,3 +38,4 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--jobs", type=int, default=1, help="worker processes scoring points in parallel (default 1)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_sweep)
+    paths(p, PathOption("spec", "file", "SPEC"), PathOption("output", "out-dir", "-o/--output"))

@@ -151,7 +151,7 @@ class Demo:
         reason = unavailable_reason()
         if reason:
             raise SpiceUnavailable(f"{reason}; the compiler uses the built-in default calibration (labelled 'default')")
-        from hw.characterize import characterize_all
+        from hw.characterization import characterize_all
 
         cal = characterize_all(self.out / "cells", quick=self.plan.cells_quick, progress=self.progress, seed=SEED)
         self.ctx["calibration"] = cal
@@ -171,21 +171,9 @@ class Demo:
             folder = ir.save(self.out / "arrays" / name)
             self.ctx["ir"][name] = ir
             s.data[name] = {"options": opts, "summary": summary(ir, f"arrays/{name}"), "tau_s": ir.tau_s,
-                            "binding": ir.doc["physical"]["binding_limit"], "folder": str(folder.relative_to(self.out))}
+                            "binding": ir.physical.binding_limit, "folder": str(folder.relative_to(self.out))}
 
     # --- 3. quality ------------------------------------------------------------------------------
-    def nonideal_for(self, ir, *, trimmed: bool = True):
-        """The hardware's imperfections at array `ir`'s τ, from the calibration: phase noise
-        (period jitter), coupling mismatch, and frequency mismatch — raw (`trimmed=False`:
-        σ(f0)·f0 of untrimmed cells) or what remains after a per-cell trim to the
-        frequency DAC's resolution (the ω code's LSB, uniform: LSB/√12)."""
-        from analysis.sweep import nonideal_from_calibration
-
-        overrides = {"coupling_bits": None, "chip_seed": SEED, "sample_seed": SEED}  # the IR's codes are the coupler's
-        if trimmed:
-            overrides["freq_mismatch_rad_per_t"] = float(ir.tensors["omega.scale"].abs().max()) / 12**0.5
-        return nonideal_from_calibration(self.ctx["calibration"], ir.tau_s, **overrides)
-
     def quality(self, s: Step) -> None:
         from analysis.evaluate import digits_extractor, score_model
         from models.data import digits
@@ -196,7 +184,10 @@ class Demo:
         model = self.ctx["model"]
         ex, reference, floor_set = digits_extractor(), digits("test"), digits("train")
         A, B = self.ctx["ir"]["A"], self.ctx["ir"]["B"]
-        noisy, raw = self.nonideal_for(A), self.nonideal_for(A, trimmed=False)
+        from compiler.mapping import array_nonideal
+
+        noisy = array_nonideal(A, chip_seed=SEED, sample_seed=SEED)
+        raw = array_nonideal(A, trimmed=False, chip_seed=SEED, sample_seed=SEED)
         s.data["nonideal"] = {"trimmed": noisy.to_dict(), "untrimmed": raw.to_dict()}
         variants = [
             ("ideal", "the model as trained (float32)", model, None),
@@ -231,16 +222,15 @@ class Demo:
 
     # --- 4b. array check --------------------------------------------------------------------------
     def array(self, s: Step) -> None:
-        from hw.array_check import run_check
+        from analysis.array_check import run_check
 
         if "ir" not in self.ctx:
             raise RuntimeError("the compile step did not run")
-        if self.ctx["calibration"].source != "measured":
+        if self.ctx["ir"]["A"].calibration.source != "measured":
             from hw.spice.run import SpiceUnavailable
 
             raise SpiceUnavailable("no measured calibration (the cells step did not run ngspice)")
-        r = run_check(self.ctx["ir"]["A"], self.out / "array-check", quick=True, calibration=self.ctx["calibration"],
-                      seed=SEED)
+        r = run_check(self.ctx["ir"]["A"], self.out / "array-check", quick=True, seed=SEED)
         s.data.update({k: r[k] for k in ("cells", "cycles", "tau_s", "tau_rule", "final_error_rad", "mean_error_rad",
                                          "start_error_rad", "final_error_uncoupled_rad", "mean_error_uncoupled_rad")})
         s.data["plot"] = str(Path(r["plot"]).relative_to(self.out))
@@ -260,17 +250,17 @@ class Demo:
         ir = self.ctx["ir"]["A"]
         label = 3
         info = rtl_tile(ir, 0, self.out / "rtl", label=label)  # the memory image, and its program
-        program, fmt, dyn = info["program"], info["program"].fmt, ir.doc["dynamics"]
+        program, fmt, steps = info["program"], info["program"].fmt, ir.dynamics.steps
         g = torch.Generator().manual_seed(SEED)
         theta0 = torch.rand(self.plan.rtl_seeds, fmt.cells, generator=g, dtype=torch.float64) * 2 * torch.pi
         codes0 = phase_to_code(theta0, fmt)
         t0 = time.perf_counter()
-        rtl = simulate_tile(program, codes0, int(dyn["steps"]), cache_dir=self.out / "rtl" / "build")
+        rtl = simulate_tile(program, codes0, steps, cache_dir=self.out / "rtl" / "build")
         rtl_s = time.perf_counter() - t0
         mask = (1 << fmt.phase_bits) - 1
-        golden = run(program, codes0, int(dyn["steps"]), labels=torch.full((len(codes0),), label)) & mask
+        golden = run(program, codes0, steps, labels=torch.full((len(codes0),), label)) & mask
         mismatches = int((rtl != golden).sum())
-        s.data.update({"cells": fmt.cells, "steps": int(dyn["steps"]), "seeds": self.plan.rtl_seeds,
+        s.data.update({"cells": fmt.cells, "steps": steps, "seeds": self.plan.rtl_seeds,
                        "cycles_per_step": fmt.cycles_per_step, "rtl_seconds": rtl_s, "mismatches": mismatches,
                        "phases_compared": int(golden.numel()), "files": info["files"],
                        "iverilog": _tool_version(["iverilog", "-V"])})
@@ -282,10 +272,9 @@ class Demo:
         from analysis import energy
 
         ir = self.ctx["ir"]["A"]
-        est = energy.estimate(ir, calibration=self.ctx["calibration"])
+        est = energy.estimate(ir)  # on the cells the array was compiled onto (stored in the IR)
         energy.plot_breakdown([est], self.out / "energy.png")
         s.data["table"] = energy.markdown_table([est])
-        s.data["estimate"] = est.as_dict() if hasattr(est, "as_dict") else {}
 
 
 def _opts(o: dict) -> str:

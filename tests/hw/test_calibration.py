@@ -101,7 +101,7 @@ def test_table_length_must_match_the_bits(cal):
 
 
 def test_f0_outside_the_tuning_range_is_rejected(cal):
-    with pytest.raises(CalibrationError, match=r"^need f_min_hz <= f0_hz <= f_max_hz"):
+    with pytest.raises(CalibrationError, match=r"^need f_min_hz < f0_hz < f_max_hz"):
         dataclasses.replace(cal, f0_hz=2 * cal.f_max_hz)
 
 

@@ -40,10 +40,10 @@ def test_energy_on_an_ir_folder_writes_table_plots_and_csv(capsys, tmp_path, ir_
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--constants", "/nonexistent/table.toml"], "/nonexistent/table.toml: cannot read the constants table"),
-    (["--calibration", "/nonexistent/cal.json"], "no such calibration file"),
+    (["--constants", "/nonexistent/table.toml"], "--constants /nonexistent/table.toml: no such file"),
+    (["--calibration", "/nonexistent/cal.json"], "--calibration /nonexistent/cal.json: no such file"),
     (["--gpu-batch", "0"], "--gpu-batch and --gpu-repeats must be >= 1"),
-    (["/nonexistent/ckpt.safetensors"], "no such checkpoint file or IR folder"),
+    (["/nonexistent/ckpt.safetensors"], "CKPT_OR_IR /nonexistent/ckpt.safetensors: no such checkpoint file or IR folder"),
 ])
 def test_bad_options_give_one_line(capsys, tmp_path, ir_dir, args, message) -> None:
     argv = ["energy", *args] if args[0].startswith("/") else ["energy", str(ir_dir), *args]

@@ -42,6 +42,7 @@ def test_bad_spec_is_one_line_and_nothing_is_written(tmp_path: Path, capsys, tex
 
 def test_missing_spec_and_bad_jobs(tmp_path: Path, capsys) -> None:
     assert main(["sweep", str(tmp_path / "nope.toml"), "-o", str(tmp_path / "out")]) == 2
-    assert _error_line(capsys) == f"un0hw: error: {tmp_path / 'nope.toml'}: no such spec file"
-    assert main(["sweep", str(tmp_path / "nope.toml"), "-o", str(tmp_path / "out"), "--jobs", "0"]) == 2
+    assert _error_line(capsys) == f"un0hw: error: SPEC {tmp_path / 'nope.toml'}: no such file"
+    (tmp_path / "spec.toml").write_text("")  # paths are checked first: give an existing spec
+    assert main(["sweep", str(tmp_path / "spec.toml"), "-o", str(tmp_path / "out"), "--jobs", "0"]) == 2
     assert "--jobs must be >= 1" in _error_line(capsys)
