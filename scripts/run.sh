@@ -7,4 +7,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 OUT="${OUT:-report}"
-.venv/bin/un0hw demo -o "$OUT"
+VENV="${UN0HW_VENV:-.venv}"
+"$VENV/bin/un0hw" demo -o "$OUT" "$@"
