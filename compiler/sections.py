@@ -9,13 +9,21 @@ and the demo all read the one the compiler used.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from types import MappingProxyType
 from typing import Any, Mapping
 
 
 def _frozen(d: Mapping[str, float]) -> Mapping[str, float]:
     return MappingProxyType({str(k): float(v) for k, v in d.items()})
+
+
+_SCALARS = {"int": int, "float": float, "str": str, "bool": bool}
+
+
+def _scalars(cls, d: Mapping[str, Any]):
+    """A section whose fields are all scalars, each read from `d` under its own name."""
+    return cls(**{f.name: _SCALARS[f.type](d[f.name]) for f in fields(cls)})
 
 
 @dataclass(frozen=True)
@@ -32,8 +40,7 @@ class Dynamics:
 
     @classmethod
     def from_doc(cls, d: Mapping[str, Any]) -> Dynamics:
-        return cls(n=int(d["n"]), n_cond=int(d["n_cond"]), num_classes=int(d["num_classes"]), steps=int(d["steps"]),
-                   T=float(d["T"]), solver=str(d["solver"]))
+        return _scalars(cls, d)
 
 
 @dataclass(frozen=True)
@@ -49,10 +56,7 @@ class CouplerUse:
 
     @classmethod
     def from_doc(cls, d: Mapping[str, Any]) -> CouplerUse:
-        return cls(calibrated_bits=int(d["calibrated_bits"]), code_bits=int(d["code_bits"]),
-                   resolution_ok=bool(d["resolution_ok"]), k_lsb_needed_rad_s=float(d["k_lsb_needed_rad_s"]),
-                   k_lsb_available_rad_s=float(d["k_lsb_available_rad_s"]),
-                   linearity_error=float(d["linearity_error"]))
+        return _scalars(cls, d)
 
 
 @dataclass(frozen=True)
@@ -135,8 +139,7 @@ class DecoderInfo:
 
     @classmethod
     def from_doc(cls, d: Mapping[str, Any]) -> DecoderInfo:
-        return cls(parameters=int(d["parameters"]), macs_per_image=int(d["macs_per_image"]),
-                   elementwise_per_image=int(d["elementwise_per_image"]), precision=str(d["precision"]))
+        return _scalars(cls, d)
 
 
 @dataclass(frozen=True)

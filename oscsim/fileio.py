@@ -69,16 +69,21 @@ def _kind(mode: int) -> str:
     return "not a regular file"
 
 
+def _mode(p: Path, what: str, path: str | os.PathLike, noun: str) -> int:
+    """The file-type bits of an existing `p`, or one PathCheckError (absent, unreachable)."""
+    try:
+        return p.stat().st_mode
+    except FileNotFoundError:
+        raise PathCheckError(f"{_label(what, path)}: no such {noun}") from None
+    except OSError as exc:
+        raise PathCheckError(f"{_label(what, path)}: cannot be read ({exc.strerror})") from None
+
+
 def readable_file(path: str | os.PathLike, what: str = "") -> Path:
     """`path` as a Path if it is an existing, readable regular file (a folder, FIFO, device
     or socket is refused before anything opens it: hashing /dev/zero would never end)."""
     p = Path(path)
-    try:
-        mode = p.stat().st_mode
-    except FileNotFoundError:
-        raise PathCheckError(f"{_label(what, path)}: no such file") from None
-    except OSError as exc:
-        raise PathCheckError(f"{_label(what, path)}: cannot be read ({exc.strerror})") from None
+    mode = _mode(p, what, path, "file")
     if not stat.S_ISREG(mode):
         raise PathCheckError(f"{_label(what, path)}: is {_kind(mode)}, not a regular file")
     if not os.access(p, os.R_OK):
@@ -89,12 +94,7 @@ def readable_file(path: str | os.PathLike, what: str = "") -> Path:
 def readable_dir(path: str | os.PathLike, what: str = "") -> Path:
     """`path` as a Path if it is an existing folder this process can list."""
     p = Path(path)
-    try:
-        mode = p.stat().st_mode
-    except FileNotFoundError:
-        raise PathCheckError(f"{_label(what, path)}: no such folder") from None
-    except OSError as exc:
-        raise PathCheckError(f"{_label(what, path)}: cannot be read ({exc.strerror})") from None
+    mode = _mode(p, what, path, "folder")
     if not stat.S_ISDIR(mode):
         raise PathCheckError(f"{_label(what, path)}: is {'a file' if stat.S_ISREG(mode) else _kind(mode)}, not a folder")
     if not os.access(p, os.R_OK | os.X_OK):
