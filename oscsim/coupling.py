@@ -1,4 +1,4 @@
-r"""The coupling sum and the full phase velocity.
+r"""The coupling sum, the per-sample drive, and the full phase velocity (the autograd path's).
 
 The sum Σ_j K_ij sin(θ_j − θ_i) is never formed as an N×N sine per sample. With the
 angle-difference identity
@@ -13,6 +13,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from oscsim.checks import check_labels
 from oscsim.params import KuramotoParams
 
 
@@ -53,6 +54,23 @@ def _drive_sincos(sin: Tensor, cos: Tensor, phi: Tensor, drive: Tensor) -> Tenso
     sc = torch.stack((torch.sin(phi), torch.cos(phi)), dim=-1)  # (B, N_c, 2)
     weighted = torch.bmm(drive, sc)  # (B, N, 2)
     return cos * weighted[..., 0] - sin * weighted[..., 1]
+
+
+def gather_drive(params: KuramotoParams, labels: Tensor | None, batch: int) -> Tensor | None:
+    """Per-sample drive (B, N, N_c): ``params.drive[label]``, zero where label == −1.
+
+    A label of −1 is a dropped class (the release's class dropout: unconditional).
+    Returns None when `labels` is None (no conditioning input at all).
+    """
+    if labels is None:
+        return None
+    labels = check_labels(params, labels, batch)
+    kept = labels >= 0
+    if bool(kept.all()):
+        return params.drive[labels]
+    drive = params.drive.new_zeros(batch, params.n, params.n_cond)
+    drive[kept] = params.drive[labels[kept]]
+    return drive
 
 
 def velocity(params: KuramotoParams, state: Tensor, drive: Tensor | None) -> Tensor:

@@ -3,92 +3,24 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from oscsim.coupling import _coupling_sincos, velocity
+from oscsim.checks import check_labels as _checked_labels
+from oscsim.checks import check_run
+from oscsim.coupling import _coupling_sincos, gather_drive, velocity
 from oscsim.errors import OscsimError
 from oscsim.nonideal import NonIdeal, simulate_nonideal
 from oscsim.params import KuramotoParams
 from oscsim.reference import solve_adaptive
+from oscsim.results import SimResult
 from oscsim.solvers import TABLEAUS, rk_step
 
+__all__ = ["METHODS", "SimResult", "check_run", "gather_drive", "simulate"]
+
 METHODS: tuple[str, ...] = (*TABLEAUS, "adaptive")
-
-
-@dataclass(frozen=True)
-class SimResult:
-    """What `simulate` returns.
-
-    Attributes:
-        theta: (B, N + N_c) phases at T, unwrapped (not reduced mod 2π), main first.
-        n: number of main oscillators, so ``theta[:, :n]`` are the main phases.
-        times: (steps + 1,) model times of the trajectory, or None if not recorded.
-        trajectory: (steps + 1, B, N + N_c) phases at `times`, or None.
-    """
-
-    theta: Tensor
-    n: int
-    times: Tensor | None = None
-    trajectory: Tensor | None = None
-
-    @property
-    def main(self) -> Tensor:
-        """(B, N) main phases at T."""
-        return self.theta[:, : self.n]
-
-    @property
-    def cond(self) -> Tensor:
-        """(B, N_c) conditioning phases at T."""
-        return self.theta[:, self.n :]
-
-
-def _checked_labels(params: KuramotoParams, labels: Tensor, batch: int) -> Tensor:
-    """`labels` validated and as int64 on the params' device (−1: dropped class)."""
-    if not isinstance(labels, Tensor) or labels.dtype not in (torch.int64, torch.int32, torch.int16, torch.uint8, torch.int8):
-        got = labels.dtype if isinstance(labels, Tensor) else type(labels).__name__
-        raise OscsimError(f"labels must be an integer tensor of shape ({batch},), not {got}")
-    if tuple(labels.shape) != (batch,):
-        raise OscsimError(f"labels must have shape ({batch},), one per seed, not {tuple(labels.shape)}")
-    labels = labels.to(device=params.device, dtype=torch.int64)
-    if batch and (int(labels.min()) < -1 or int(labels.max()) >= params.num_classes):
-        raise OscsimError(
-            f"labels must lie in [0, {params.num_classes}) (or −1 for no class); "
-            f"got values in [{int(labels.min())}, {int(labels.max())}]"
-        )
-    return labels
-
-
-def gather_drive(params: KuramotoParams, labels: Tensor | None, batch: int) -> Tensor | None:
-    """Per-sample drive (B, N, N_c): ``params.drive[label]``, zero where label == −1.
-
-    A label of −1 is a dropped class (the release's class dropout: unconditional).
-    Returns None when `labels` is None (no conditioning input at all).
-    """
-    if labels is None:
-        return None
-    labels = _checked_labels(params, labels, batch)
-    kept = labels >= 0
-    if bool(kept.all()):
-        return params.drive[labels]
-    drive = params.drive.new_zeros(batch, params.n, params.n_cond)
-    drive[kept] = params.drive[labels[kept]]
-    return drive
-
-
-def check_run(params: KuramotoParams, theta0: Tensor, *, steps: int, T: float) -> None:
-    """The checks every integrator of `params` makes: steps, T, and theta0's shape."""
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
-        raise OscsimError(f"steps must be a non-negative int, not {steps!r}")
-    if isinstance(T, bool) or not (isinstance(T, (int, float)) and math.isfinite(T) and T > 0):
-        raise OscsimError(f"T must be a positive finite number, not {T!r}")
-    width = params.n + params.n_cond
-    if not isinstance(theta0, Tensor) or theta0.ndim != 2 or theta0.shape[1] != width:
-        got = tuple(theta0.shape) if isinstance(theta0, Tensor) else type(theta0).__name__
-        raise OscsimError(f"theta0 must be (B, N + N_c) = (B, {width}), not {got}")
 
 
 def simulate(
