@@ -1,4 +1,5 @@
-r"""`NonIdeal`: what the hardware does wrong, and the Euler–Maruyama integrator that shows it.
+r"""`NonIdeal`: what the hardware does wrong, and the Euler–Maruyama integrator that shows it
+(the static terms are drawn and applied by `oscsim.realize`).
 
 With per-chip static draws (ω̃ = ω + σ_ω z, K̃_ij = g_ij · a_ij · Q(K)_ij, …) each sample
 on a chip integrates the Itô SDE
@@ -41,21 +42,28 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections import OrderedDict
 from dataclasses import dataclass, fields
 
-import numpy as np
 import torch
 from torch import Tensor
 
 from oscsim.errors import OscsimError
 from oscsim.params import KuramotoParams
-from oscsim.quant import SCALE_METHODS, choose_scale, fake_quantize
+from oscsim.quant import SCALE_METHODS, fake_quantize
+from oscsim.realize import ChipSystems, derive_seed, realize
 
-_TAG_CHIP = 0x756E3063  # "un0c": static (per chip) streams
+__all__ = [
+    "ChipSystems",
+    "NonIdeal",
+    "freq_mismatch_to_model",
+    "phase_noise_from_period_jitter",
+    "read_phases",
+    "realize",
+    "simulate_nonideal",
+    "to_model_time",
+]
+
 _TAG_SAMPLE = 0x756E3073  # "un0s": dynamic (per sample seed) streams
-#: static terms, each with its own stream per chip
-_TERMS = ("omega", "nu", "K_gain", "drive_gain", "C_gain", "K_dead", "drive_dead", "C_dead")
 _FLOATS = (
     "phase_noise_rad_per_sqrt_t", "freq_mismatch_rad_per_t", "coupling_mismatch_sigma",
     "coupling_read_noise", "readout_jitter_rad",
@@ -169,140 +177,14 @@ class NonIdeal:
 
     def sample_generator(self, device: torch.device | str = "cpu") -> torch.Generator:
         """The generator of the dynamic draws (a fresh one, seeded from `sample_seed`)."""
-        return torch.Generator(device=device).manual_seed(_derive(_TAG_SAMPLE, self.sample_seed))
+        return torch.Generator(device=device).manual_seed(derive_seed(_TAG_SAMPLE, self.sample_seed))
 
     # --- static realisation ---------------------------------------------------------
     def chip_params(self, params: KuramotoParams, chip: int = 0) -> KuramotoParams:
         """The system chip `chip` of this call (chip number chip_seed + chip) realises."""
         if not 0 <= chip < self.chips:
             raise OscsimError(f"chip must be in [0, {self.chips}), not {chip}")
-        s = realize(params, self.replace(chip_seed=self.chip_seed + chip, chips=1))
-        return KuramotoParams(K=s.K[0], omega=s.omega[0], drive=s.drive[0], C=s.C[0], nu=s.nu[0])
-
-
-def _derive(*words: int) -> int:
-    """A 63-bit torch seed from integers, through numpy's SeedSequence (well mixed)."""
-    return int(np.random.SeedSequence(list(words)).generate_state(1, np.uint64)[0] >> 1)
-
-
-#: recently drawn static terms, (chip, term, shape, kind) → tensor; bounded in bytes
-_DRAWS: OrderedDict[tuple, Tensor] = OrderedDict()
-_DRAWS_BUDGET_BYTES = 256 * 2**20
-
-
-def _chip_draw(chip: int, term: str, shape: tuple[int, ...], kind: str) -> Tensor:
-    """Standard normal ('normal') or uniform [0, 1) ('uniform') draws of one static term
-    of one chip, float64 on the CPU (the same on every device and dtype). Read-only:
-    recent draws are kept (a chip is simulated batch after batch)."""
-    key = (chip, term, tuple(shape), kind)
-    hit = _DRAWS.get(key)
-    if hit is not None:
-        _DRAWS.move_to_end(key)
-        return hit
-    g = torch.Generator().manual_seed(_derive(_TAG_CHIP, chip, _TERMS.index(term)))
-    with torch.inference_mode(False), torch.no_grad():
-        draw = (torch.randn if kind == "normal" else torch.rand)(shape, generator=g, dtype=torch.float64)
-    nbytes = draw.numel() * 8
-    if nbytes <= _DRAWS_BUDGET_BYTES // 4:
-        _DRAWS[key] = draw
-        while sum(t.numel() * 8 for t in _DRAWS.values()) > _DRAWS_BUDGET_BYTES:
-            _DRAWS.popitem(last=False)
-    return draw
-
-
-def _stacked(chips: list[int], term: str, shape: tuple[int, ...], kind: str, like: Tensor) -> Tensor:
-    return torch.stack([_chip_draw(c, term, shape, kind) for c in chips]).to(dtype=like.dtype, device=like.device)
-
-
-def _quantized(x: Tensor, bits: int | None, method: str) -> Tensor:
-    """x on its b-bit grid (one scale for the tensor); straight-through under autograd."""
-    if bits is None or x.numel() == 0:
-        return x
-    detached = x.detach()
-    q = fake_quantize(detached, choose_scale(detached, bits, method=method), bits)
-    return x + (q - detached) if x.requires_grad else q
-
-
-@dataclass(frozen=True)
-class ChipSystems:
-    """The systems of a call's chips: a leading chip axis of 1 (shared) or `chips`."""
-
-    K: Tensor  # (1 | chips, N, N)
-    omega: Tensor  # (1 | chips, N)
-    drive: Tensor  # (1 | chips, classes, N, N_c)
-    C: Tensor  # (1 | chips, N_c, N_c)
-    nu: Tensor  # (1 | chips, N_c)
-
-
-#: recent realisations without autograd: (fingerprint of the params, static key) → systems
-_REALIZED: OrderedDict[tuple, ChipSystems] = OrderedDict()
-_REALIZED_ENTRIES = 4
-
-
-def _fingerprint(params: KuramotoParams) -> tuple:
-    """Shapes, dtype, device, and per tensor its sum and a strided sample of its values:
-    `Un0.params()` builds new tensors every call, so identity cannot be the key."""
-    out: list = [params.dtype, str(params.device)]
-    for t in (params.K, params.omega, params.drive, params.C, params.nu):
-        flat = t.detach().reshape(-1)
-        out += [tuple(t.shape), float(flat.sum()), tuple(flat[:: max(1, flat.numel() // 4096)].tolist())]
-    return tuple(out)
-
-
-def realize(params: KuramotoParams, nonideal: NonIdeal) -> ChipSystems:
-    """Apply quantisation, then per-chip gains, dead couplers and frequency offsets.
-
-    Terms that are off leave their tensor shared (chip axis of 1, no copy beyond a view).
-    Without autograd a recent result (of the last four) is reused when params with the same values (by a
-    fingerprint: sums and a strided sample) meet the same static terms and chips again —
-    batch after batch of one chip costs one realisation.
-    """
-    static_key = (nonideal.freq_mismatch_rad_per_t, nonideal.coupling_mismatch_sigma, nonideal.dead_coupler_fraction,
-                  nonideal.coupling_bits, nonideal.frequency_bits, nonideal.quant_scale, nonideal.chip_seed,
-                  nonideal.chips)
-    cacheable = not torch.is_grad_enabled() or not any(
-        t.requires_grad for t in (params.K, params.omega, params.drive, params.C, params.nu))
-    if cacheable:
-        key = (_fingerprint(params), static_key)
-        if key in _REALIZED:
-            _REALIZED.move_to_end(key)
-            return _REALIZED[key]
-    systems = _realize(params, nonideal)
-    if cacheable:  # the kept copy owns its storage: terms that are off return views of `params`
-        systems = ChipSystems(*(t.clone() for t in (systems.K, systems.omega, systems.drive, systems.C, systems.nu)))
-        _REALIZED[key] = systems
-        while len(_REALIZED) > _REALIZED_ENTRIES:
-            _REALIZED.popitem(last=False)
-    return systems
-
-
-def _realize(params: KuramotoParams, nonideal: NonIdeal) -> ChipSystems:
-    ni, chips = nonideal, nonideal.chip_numbers()
-    n, n_c = params.n, params.n_cond
-    K = _quantized(params.K, ni.coupling_bits, ni.quant_scale).unsqueeze(0)
-    drive = _quantized(params.drive, ni.coupling_bits, ni.quant_scale).unsqueeze(0)
-    C = _quantized(params.C, ni.coupling_bits, ni.quant_scale).unsqueeze(0)
-    omega = _quantized(params.omega, ni.frequency_bits, ni.quant_scale).unsqueeze(0)
-    nu = _quantized(params.nu, ni.frequency_bits, ni.quant_scale).unsqueeze(0)
-    if ni.freq_mismatch_rad_per_t > 0:
-        omega = omega + ni.freq_mismatch_rad_per_t * _stacked(chips, "omega", (n,), "normal", omega)
-        nu = nu + ni.freq_mismatch_rad_per_t * _stacked(chips, "nu", (n_c,), "normal", nu)
-    if ni.coupling_mismatch_sigma > 0 or ni.dead_coupler_fraction > 0:
-        gains = {"K": (n, n), "drive": (n, n_c), "C": (n_c, n_c)}
-        factor = {}
-        for name, shape in gains.items():
-            f = torch.ones((len(chips), *shape), dtype=torch.float64)
-            if ni.coupling_mismatch_sigma > 0:
-                f = f * torch.exp(ni.coupling_mismatch_sigma * torch.stack(
-                    [_chip_draw(c, f"{name}_gain", shape, "normal") for c in chips]))
-            if ni.dead_coupler_fraction > 0:
-                u = torch.stack([_chip_draw(c, f"{name}_dead", shape, "uniform") for c in chips])
-                f = f * (u >= ni.dead_coupler_fraction)
-            factor[name] = f.to(dtype=params.dtype, device=params.device)
-        K = K * factor["K"]
-        drive = drive * factor["drive"].unsqueeze(1)  # every class through the same couplers
-        C = C * factor["C"]
-    return ChipSystems(K=K, omega=omega, drive=drive, C=C, nu=nu)
+        return realize(params, self.replace(chip_seed=self.chip_seed + chip, chips=1)).chip(0)
 
 
 # --- readout -------------------------------------------------------------------------------

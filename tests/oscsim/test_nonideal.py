@@ -20,7 +20,7 @@ from oscsim import (
     simulate,
     to_model_time,
 )
-from oscsim.nonideal import _chip_draw
+from oscsim.realize import _chip_draw
 from tests.oscsim.systems import F64, random_labels, random_phases, random_system
 
 # Euler–Maruyama with every noise off against the ideal Euler: the same arithmetic, the
