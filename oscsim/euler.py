@@ -1,0 +1,261 @@
+r"""The one Euler kernel without autograd, over a chip axis: every no-grad run steps here.
+
+A block of B phase vectors x (the main phases θ, or the conditioning phases φ), each
+sample on a chip whose system is (K̃, ω̃), takes per step the Euler step of
+`oscsim.params.KuramotoParams`'s equations plus a diffusion increment:
+
+    W = [sin x; cos x] K̃ᵀ   (+ D̃[c] [sin φ; cos φ], the drive of the sample's class c)
+    x ← x + h·(ω̃ + cos x ⊙ W_sin − sin x ⊙ W_cos) + ΔW_k
+
+(the angle-difference identity of `oscsim.coupling`). The drift's inputs are the chip
+systems (`oscsim.realize.ChipSystems`: a leading chip axis of 1 when every chip is the same,
+else one per chip, the batch holding each chip's samples as one contiguous group); the
+diffusion ΔW_k is an input too (`Diffusion`; `oscsim.sde` builds phase and read noise).
+The ideal path is the case of one shared chip and no diffusion.
+
+How, in reused buffers: sin x and cos x go straight into the (B, 2, D) GEMM input, W by one
+GEMM (one batched GEMM over the chip axis when the chips differ) into a reused output, the
+drive's terms added onto W (they are multiplied by the same cos x and sin x), then
+v = ω̃ + cos x · W_sin − sin x · W_cos in place over W_sin, and x += h·v.
+
+`euler_no_grad` integrates a whole system: the conditioning block first (it never hears the
+main block; its sin φ, cos φ at every step are kept as the drive's input), then the main
+block. The drive (`Drive`): on a CPU the batch is sorted (stably) so that each chip's
+samples of one class are contiguous, and each such run's drive is one small GEMM with
+D̃[c]ᵀ onto its rows of W — a gathered per-sample (B, N, N_c) drive would be streamed from
+memory every step (~10% of the coupling GEMM at N = 1024). Where the runs are many and
+small (small N, few samples per class and chip) that stream is cheaper than their GEMMs'
+fixed costs, and on a GPU the batched product is one kernel instead of one per run: there
+the drive is gathered per sample. Results come back in the caller's sample order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+import torch
+from torch import Tensor
+
+from oscsim.realize import ChipSystems
+from oscsim.results import SimResult
+
+#: the fixed cost of one (chip, class) run's small GEMM, in bytes of gathered drive the
+#: per-sample product streams in the same time: ~3 µs per run at ~10 GB/s (measured on a
+#: 2-core Xeon, torch 2.13, N = 64 and 1024)
+_RUN_COST_BYTES = 32 * 2**10
+
+
+class Diffusion(Protocol):
+    """The diffusion of one block, as the kernel takes it."""
+
+    def __call__(self, step: int, x: Tensor, sincos: Tensor) -> Tensor | None:
+        """The increment ΔW_step (B, D) added to x after the drift of step `step`; `x` and
+        `sincos` (B, 2, D: sin x, cos x) are the state before the step, in the kernel's
+        sample order (`Layout`). None: nothing this step."""
+
+
+@dataclass(frozen=True, eq=False)
+class Layout:
+    """How `euler_no_grad` orders a batch, and the runs of its drive.
+
+    Attributes:
+        batch: B, the samples of the call.
+        chips: distinct chip systems (1 when every chip is the same); the batch is `chips`
+            equal contiguous groups, and stays so in the kernel's order.
+        order: position in the kernel's order → the caller's sample (None: the caller's).
+        labels: (B,) int64 classes in the kernel's order (−1: dropped), or None: no drive.
+        runs: (chip, class, start, stop) of each contiguous run of one chip's samples of one
+            class (dropped samples left out), or None: the drive is gathered per sample.
+    """
+
+    batch: int
+    chips: int
+    order: Tensor | None
+    labels: Tensor | None
+    runs: tuple[tuple[int, int, int, int], ...] | None
+
+    @classmethod
+    def of(cls, labels: Tensor | None, *, batch: int, chips: int, classes: int, n_main: int, n_cond: int,
+           itemsize: int, device: torch.device) -> Layout:
+        """The layout for checked `labels` (or None) of `batch` samples on `chips` systems
+        of N = `n_main` and N_c = `n_cond` oscillators, `itemsize` bytes per number.
+
+        Runs on a CPU, unless streaming the gathered per-sample drive costs less than the
+        runs' small GEMMs would (many small runs: small N, few samples per class)."""
+        if labels is None or n_cond == 0:
+            return cls(batch=batch, chips=chips, order=None, labels=None, runs=())
+        keys = labels + 1
+        if chips > 1:  # chip-major: each chip's group stays contiguous
+            chip = torch.arange(batch, device=labels.device) // (batch // chips)
+            keys = keys + (classes + 1) * chip
+        if device.type != "cpu" or batch * n_main * n_cond * itemsize <= torch.unique(keys).numel() * _RUN_COST_BYTES:
+            # one batched product of per-sample drives per step
+            return cls(batch=batch, chips=chips, order=None, labels=labels, runs=None)
+        sorted_keys, order = torch.sort(keys, stable=True)
+        values, counts = torch.unique_consecutive(sorted_keys, return_counts=True)
+        runs, start = [], 0
+        for key, count in zip(values.tolist(), counts.tolist()):
+            chip, label = divmod(key, classes + 1)
+            if label > 0:
+                runs.append((chip, label - 1, start, start + count))
+            start += count
+        return cls(batch=batch, chips=chips, order=order, labels=labels[order], runs=tuple(runs))
+
+    def sorted(self, x: Tensor, dim: int = 0, *, out: Tensor | None = None) -> Tensor:
+        """x with its sample axis `dim` in the caller's order, put in the kernel's order."""
+        if self.order is None:
+            return x
+        return torch.index_select(x, dim, self.order, out=out) if out is not None else x.index_select(dim, self.order)
+
+    def unsorted(self, x: Tensor, dim: int = 0) -> Tensor:
+        """x with its sample axis `dim` in the kernel's order, back in the caller's order."""
+        return x if self.order is None else torch.empty_like(x).index_copy_(dim, self.order, x)
+
+    def by_sample(self, x: Tensor) -> Tensor:
+        """A per-chip tensor (1 | chips, ...) for every sample: (B, ...), or x[0] if shared."""
+        if x.shape[0] == 1:
+            return x[0]
+        return x.repeat_interleave(self.batch // self.chips, dim=0)
+
+    def by_class(self, x: Tensor) -> Tensor:
+        """A per-chip, per-class tensor (1 | chips, classes, ...) for every sample:
+        (B, ...), ``x[chip, label]``, zero for a dropped label. Needs labels."""
+        labels = self.labels
+        kept = labels >= 0
+        if x.shape[0] == 1:
+            if bool(kept.all()):
+                return x[0][labels]
+            out = x.new_zeros(self.batch, *x.shape[2:])
+            out[kept] = x[0][labels[kept]]
+            return out
+        chip = torch.arange(self.batch, device=labels.device) // (self.batch // self.chips)
+        return torch.where(kept.view(-1, *[1] * (x.ndim - 2)), x[chip, labels.clamp(min=0)], 0.0)
+
+
+class Drive:
+    """The main block's drive, W += D̃[c] [sin φ; cos φ] at every step, in a layout's order.
+
+    Args:
+        layout: the batch's layout (with labels).
+        matrices: (1 | chips, classes, N, N_c) the drive of each chip and class.
+        sincos: (steps, B, 2, N_c) sin φ, cos φ of every sample at every step.
+    """
+
+    def __init__(self, layout: Layout, matrices: Tensor, sincos: Tensor) -> None:
+        self.sincos = sincos
+        self.runs = [(start, stop, matrices[chip if matrices.shape[0] > 1 else 0, c].T)
+                     for chip, c, start, stop in layout.runs or ()]
+        self.per_sample = layout.by_class(matrices).transpose(1, 2) if layout.runs is None else None  # (B, N_c, N)
+
+    def bind(self, weighted: Tensor) -> Callable[[int], None]:
+        """The step-k update of the (B, 2, N) buffer `weighted` (views made once)."""
+        steps, _, _, n_c = self.sincos.shape
+        n = weighted.shape[-1]
+        if self.per_sample is not None:
+            sincos, per_sample = self.sincos, self.per_sample
+            return lambda k: weighted.baddbmm_(sincos[k], per_sample)
+        # each run's rows of W, its sin/cos φ per step (steps, 2m, N_c), and D̃[c]ᵀ
+        terms = [(weighted[start:stop].view(-1, n), self.sincos[:, start:stop].view(steps, -1, n_c), matrix_t)
+                 for start, stop, matrix_t in self.runs]
+
+        def add(k: int) -> None:
+            for w_c, phi_c, matrix_t in terms:
+                w_c.addmm_(phi_c[k], matrix_t)
+
+        return add
+
+
+def coupling_gemm(rows: Tensor, coupling_t: Tensor, out: Tensor) -> Tensor:
+    """out (B, 2, D) = rows (B, 2, D) times the transposed couplings (1 | chips, D, D) of
+    each sample's chip: one GEMM when shared, one batched GEMM over the chip axis else."""
+    batch, _, d = rows.shape
+    chips = coupling_t.shape[0]
+    if chips == 1:
+        return torch.mm(rows.view(2 * batch, d), coupling_t[0], out=out.view(2 * batch, d))
+    per_chip = 2 * batch // chips
+    return torch.bmm(rows.view(chips, per_chip, d), coupling_t, out=out.view(chips, per_chip, d))
+
+
+def euler_block(x0: Tensor, *, coupling_t: Tensor, omega: Tensor, steps: int, h: float,
+                drive: Drive | None = None, diffusion: Diffusion | None = None, sincos: Tensor | None = None,
+                frames: list[Tensor] | None = None) -> Tensor:
+    """`steps` Euler steps of size h of one block (module docstring); returns x at the end.
+
+    Args:
+        x0: (B, D) phases (not modified).
+        coupling_t: (1 | chips, D, D) the couplings of each chip, transposed (K̃ᵀ).
+        omega: (D,) shared or (B, D) per sample, the natural frequencies.
+        drive: the main block's conditioning input, or None.
+        diffusion: ΔW_k, or None (the ideal path).
+        sincos: a (steps, B, 2, D) buffer to write sin x, cos x of every step into (the
+            drive's input), or None.
+        frames: a list to append x after every step to (copies), or None.
+    """
+    batch, d = x0.shape
+    x = x0.clone(memory_format=torch.contiguous_format)
+    own = x.new_empty(batch, 2, d) if sincos is None else None  # rows sin x_b, cos x_b: the GEMM's input
+    weighted = x.new_empty(batch, 2, d)  # rows (K̃ sin x_b)ᵀ, (K̃ cos x_b)ᵀ, plus the drive
+    w_sin, w_cos = weighted[:, 0], weighted[:, 1]
+    add_drive = drive.bind(weighted) if drive is not None else None
+    for k in range(steps):
+        rows = own if sincos is None else sincos[k]
+        sin, cos = rows[:, 0], rows[:, 1]
+        torch.sin(x, out=sin)
+        torch.cos(x, out=cos)
+        coupling_gemm(rows, coupling_t, weighted)
+        if add_drive is not None:
+            add_drive(k)
+        increment = diffusion(k, x, rows) if diffusion is not None else None
+        velocity = torch.addcmul(omega, cos, w_sin, out=w_sin).addcmul_(sin, w_cos, value=-1.0)
+        x.add_(velocity, alpha=h)
+        if increment is not None:
+            x.add_(increment)
+        if frames is not None:
+            frames.append(x.clone())
+    return x
+
+
+#: builds a call's diffusion of the conditioning and of the main block for its layout
+NoiseTerms = Callable[[Layout], tuple[Diffusion | None, Diffusion | None]]
+
+
+def euler_no_grad(systems: ChipSystems, theta0: Tensor, labels: Tensor | None, *, steps: int, T: float,
+                  record: bool, noise: NoiseTerms | None = None) -> SimResult:
+    """Euler (–Maruyama, with `noise`) without autograd: the whole system, both blocks.
+
+    Args:
+        systems: the chips' systems; their chip axis (1 or the call's chips) splits the batch.
+        theta0: (B, N + N_c) phases, main then conditioning (not modified).
+        labels: (B,) checked int64 classes (−1: dropped), or None for no drive.
+        steps, T: steps ≥ 1 of size h = T / steps.
+        record: also return the trajectory at the steps + 1 step boundaries.
+        noise: given the layout, the diffusion of the conditioning and of the main block
+            (`oscsim.sde`); None: the ideal path.
+    """
+    batch, n, n_c = theta0.shape[0], systems.K.shape[-1], systems.C.shape[-1]
+    chips = max(t.shape[0] for t in (systems.K, systems.omega, systems.drive, systems.C, systems.nu))
+    h = T / steps
+    layout = Layout.of(labels, batch=batch, chips=chips, classes=systems.drive.shape[1], n_main=n, n_cond=n_c,
+                       itemsize=theta0.element_size(), device=theta0.device)
+    theta0 = layout.sorted(theta0)
+    phi_noise, theta_noise = noise(layout) if noise is not None else (None, None)
+
+    phi_sincos = theta0.new_empty(steps, batch, 2, n_c)  # [s, b] = (sin φ_b, cos φ_b) at step s
+    phi, phi_frames = theta0[:, n:], [theta0[:, n:]] if record else None
+    if n_c:
+        phi = euler_block(phi, coupling_t=systems.C.transpose(1, 2), omega=layout.by_sample(systems.nu), steps=steps,
+                          h=h, diffusion=phi_noise, sincos=phi_sincos, frames=phi_frames)
+    elif phi_frames is not None:  # no conditioning block: (B, 0) at every step
+        phi_frames *= steps + 1
+    theta_frames = [theta0[:, :n]] if record else None
+    drive = Drive(layout, systems.drive, phi_sincos) if layout.labels is not None else None
+    theta = euler_block(theta0[:, :n], coupling_t=systems.K.transpose(1, 2), omega=layout.by_sample(systems.omega),
+                        steps=steps, h=h, drive=drive, diffusion=theta_noise, frames=theta_frames)
+
+    final = layout.unsorted(torch.cat((theta, phi), dim=1))
+    if not record:
+        return SimResult(theta=final, n=n)
+    trajectory = torch.cat((torch.stack(theta_frames), torch.stack(phi_frames)), dim=2)
+    return SimResult.of(final, n, T=T, trajectory=layout.unsorted(trajectory, dim=1))
