@@ -34,7 +34,7 @@ from compiler.options import CompileError
 from compiler.sections import CodeBits, DecoderInfo, Dynamics, Physical, Routing
 from oscsim import KuramotoParams, sha256_file
 from oscsim.errors import brief
-from oscsim.fileio import PathCheckError, readable_dir, readable_file
+from oscsim.fileio import PathCheckError, read_json, readable_dir, readable_file
 
 FORMAT, FORMAT_VERSION = "un0hw-array", 2
 DOCUMENT, WEIGHTS = "array.json", "weights.safetensors"
@@ -246,12 +246,9 @@ class ArrayIR:
         if not doc_path.exists():
             raise IRError(f"{path}: not an IR folder (no {DOCUMENT})")
         try:
-            readable_file(doc_path)
-            doc = json.loads(doc_path.read_text())
+            doc = read_json(doc_path)
         except PathCheckError as exc:
             raise IRError(str(exc)) from None
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise IRError(f"{doc_path}: not valid JSON ({exc})") from None
         if isinstance(doc, dict) and doc.get("format") == FORMAT and doc.get("format_version") != FORMAT_VERSION:
             v = doc.get("format_version")
             hint = ("it predates the stored calibration; recompile it with un0hw compile"

@@ -196,18 +196,15 @@ class Calibration:
     @classmethod
     def load(cls, path: str | Path) -> Calibration:
         """Read and validate a calibration JSON file."""
-        from oscsim.fileio import PathCheckError, readable_file
+        from oscsim.fileio import PathCheckError, read_json
 
         path = Path(path)
         if not path.exists():
             raise CalibrationError(f"{path}: no such calibration file")
         try:
-            readable_file(path)
-            doc = json.loads(path.read_text())
+            doc = read_json(path)
         except PathCheckError as exc:
             raise CalibrationError(f"{exc} (a calibration file)") from None
-        except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise CalibrationError(f"{path}: not a readable JSON file ({exc})") from None
         return cls.from_dict(doc, where=str(path))
 
     @classmethod

@@ -30,7 +30,7 @@ from models.errors import CheckpointError, ConfigError
 from models.un0 import Un0
 from oscsim import atomic_path, sha256_file
 from oscsim.errors import brief
-from oscsim.fileio import PathCheckError, readable_file
+from oscsim.fileio import PathCheckError, read_json, readable_file
 
 FORMAT = "un0hw-checkpoint"
 #: The trained Un-0 that ships with the project (digits-n512; see models/checkpoints/).
@@ -114,11 +114,10 @@ def save(model: Un0, path: str | Path, *, extra: dict[str, Any] | None = None) -
 # --- key maps --------------------------------------------------------------------------
 def read_key_map(path: str | Path) -> dict[str, Any]:
     """Read and validate a key-mapping JSON file (schema: models/schemas/keymap.schema.json)."""
-    path = _readable(path, "key-map file")
     try:
-        doc = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise CheckpointError(f"{path}: not valid JSON ({exc})") from None
+        doc = read_json(path)
+    except PathCheckError as exc:
+        raise CheckpointError(f"{exc} (the key-map file)") from None
     if isinstance(doc, dict) and isinstance(doc.get("version"), int) and doc["version"] > KEYMAP_VERSION:
         raise CheckpointError(
             f"{path}: key-map version {doc['version']} is newer than this un0hw reads ({KEYMAP_VERSION})"
@@ -197,9 +196,9 @@ def _read_safetensors(path: Path) -> dict[str, Tensor]:
 
 def _read_sidecar(sidecar: Path, weights: Path) -> Un0Config:
     try:
-        doc = json.loads(sidecar.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise CheckpointError(f"{sidecar}: not valid JSON ({exc})") from None
+        doc = read_json(sidecar)
+    except PathCheckError as exc:
+        raise CheckpointError(str(exc)) from None
     version = doc.get("format_version") if isinstance(doc, dict) else None
     if isinstance(version, int) and version > FORMAT_VERSION:
         raise CheckpointError(

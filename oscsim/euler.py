@@ -135,7 +135,7 @@ class Layout:
 
 
 class Drive:
-    """The main block's drive, W += D̃[c] [sin φ; cos φ] at every step, in a layout's order.
+    """The main block's drive, `W += D̃[c] [sin φ; cos φ]` at every step, in a layout's order.
 
     Args:
         layout: the batch's layout (with labels).

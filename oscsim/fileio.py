@@ -169,3 +169,17 @@ def writable_dir(path: str | os.PathLike, what: str = "") -> Path:
     else:
         _probe_writable(_existing_ancestor(p, what, path), what, path)
     return p
+
+
+def read_json(path: str | os.PathLike, what: str = "") -> object:
+    """The JSON document in a readable regular file; PathCheckError names the file when it
+    is not one, not UTF-8 or not valid JSON (each room wraps it in its own error type)."""
+    import json
+
+    p = readable_file(path, what)
+    try:
+        return json.loads(p.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise PathCheckError(f"{_label(what, path)}: not valid JSON ({exc})") from None
+    except OSError as exc:
+        raise PathCheckError(f"{_label(what, path)}: cannot be read ({exc.strerror})") from None

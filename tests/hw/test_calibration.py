@@ -108,7 +108,7 @@ def test_f0_outside_the_tuning_range_is_rejected(cal):
 def test_not_json_and_newer_version_and_missing_file(cal, tmp_path):
     bad = tmp_path / "x.json"
     bad.write_text("{not json")
-    with pytest.raises(CalibrationError, match=r"x\.json: not a readable JSON file"):
+    with pytest.raises(CalibrationError, match=r"x\.json: not valid JSON"):
         Calibration.load(bad)
     with pytest.raises(CalibrationError, match=r"nope\.json: no such calibration file$"):
         Calibration.load(tmp_path / "nope.json")
