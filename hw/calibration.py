@@ -242,7 +242,7 @@ DEFAULT = Calibration(
     notes=(
         "Default: the figures of this project's full measured run, `un0hw cells characterize -o "
         "docs/cells/calibration.json --plots docs/cells/run` (2026-11-25, ngspice 39, 2-core Xeon), rounded to "
-        "3 significant figures; see that file's notes and docs/cells/README-section.md for how each was "
+        "3 significant figures; see that file's notes and docs/cells.md for how each was "
         "measured. 5-stage current-starved ring on the project's level-1 180 nm-class cards at Vctrl 1.0 V; "
         "4-bit sign-magnitude resistor coupler DAC (r_lsb 1.4 MOhm), K_eff from Adler fits of drifting "
         "pairs (mean of +code and -code); jitter from trnoise channel noise; mismatch from Pelgrom Monte "

@@ -2,7 +2,7 @@
 
 Skipped, with the reason, only where PySpice or libngspice is absent. The circuit has no
 noise source, so ngspice gives the same waveforms every run and the figures below are
-repeatable; the tolerances are set from the measured run (see docs/cells/README-section.md)
+repeatable; the tolerances are set from the measured run (see docs/cells.md)
 with room for a different ngspice build, and each is far below what a wrong circuit gives.
 """
 
