@@ -46,7 +46,7 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
-from compiler.mapping import nonideal_from_calibration  # noqa: F401 - re-exported: sweeps build hardware from cells
+from compiler.mapping import nonideal_from_calibration
 from oscsim import NonIdeal, OscsimError, atomic_path
 from oscsim.fileio import PathCheckError, readable_file
 

@@ -20,7 +20,6 @@ import argparse
 import math
 import platform
 import statistics
-import subprocess
 import tempfile
 import time
 
@@ -160,11 +159,12 @@ def main() -> None:
     parser.add_argument("--accuracy-seeds", type=int, default=1000)
     parser.add_argument("--fid-per-class", type=int, default=100)
     args = parser.parse_args()
-    iverilog = subprocess.run(["iverilog", "-V"], capture_output=True, text=True, check=False).stdout.splitlines()
     import cocotb
 
+    from hw.tools import tool_version
+
     print(f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads; "
-          f"{iverilog[0] if iverilog else 'iverilog ?'}; cocotb {cocotb.__version__}")
+          f"{tool_version('iverilog')}; cocotb {cocotb.__version__}")
     with tempfile.TemporaryDirectory() as cache:
         latency_and_speed(args.cells, args.steps, args.seeds, cache)
     resources([*args.cells, 520, 1032])

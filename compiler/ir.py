@@ -18,9 +18,9 @@ a hint to recompile).
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
-import math
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from importlib import resources
@@ -34,7 +34,8 @@ from compiler.options import CompileError
 from compiler.sections import CodeBits, DecoderInfo, Dynamics, Physical, Routing
 from oscsim import KuramotoParams, sha256_file
 from oscsim.errors import brief
-from oscsim.fileio import PathCheckError, read_json, readable_dir, readable_file
+from oscsim.fileio import PathCheckError, read_json, readable_dir
+from oscsim.quant import qmax
 
 FORMAT, FORMAT_VERSION = "un0hw-array", 2
 DOCUMENT, WEIGHTS = "array.json", "weights.safetensors"
@@ -109,8 +110,8 @@ class ArrayIR:
         return str(self.doc["source"]["config"].get("name", "model"))
 
     @property
-    def n(self) -> int:  # read directly: the compiler's mapping pass asks a partial shell IR
-        return int(self.doc["dynamics"]["n"])
+    def n(self) -> int:
+        return self.dynamics.n
 
     @property
     def n_cond(self) -> int:
@@ -147,25 +148,9 @@ class ArrayIR:
         return K
 
     def coupling_abs_stats(self) -> tuple[float, Tensor]:
-        """(max |K_ij|, Σ_j |K_ij| per oscillator) of the dequantised couplings, from the
-        codes directly (no N×N matrix: the compiler's mapping pass at N = 16384)."""
-        t, S, T = self.tensors, self.tile_size, len(self.doc["tiles"])
-        blocks, scales, at = t["K.blocks"], t["K.block_scales"], t["K.block_tiles"][:, 0].long()
-        kmax = 0.0
-        slot_rows = torch.zeros(T, S, dtype=torch.float64)
-        for k in range(0, len(blocks), 64):  # 64 crossbars at a time: no N×N float copy
-            mags = blocks[k:k + 64].abs().to(torch.float32) * scales[k:k + 64].abs()
-            kmax = max(kmax, float(mags.max()))
-            slot_rows.index_add_(0, at[k:k + 64], mags.sum(2, dtype=torch.float64))
-        rows = torch.zeros(self.n, dtype=torch.float64)
-        for a, members in enumerate(self.tiles):
-            rows[torch.tensor(members, dtype=torch.int64)] = slot_rows[a, : len(members)]
-        links = t["K.links"].long()
-        if links.numel():
-            v = t["K.link_codes"].abs().to(torch.float64) * t["K.link_scales"].abs().double()
-            rows.index_add_(0, links[:, 0], v)
-            kmax = max(kmax, float(v.max()))
-        return kmax, rows
+        """(max |K_ij|, Σ_j |K_ij| per oscillator) of the dequantised couplings (see
+        `coupling_abs_stats`)."""
+        return coupling_abs_stats(self.tensors, self.tiles, self.tile_size, self.n)
 
     def to_params(self, *, dtype: torch.dtype = torch.float32, device: str | torch.device = "cpu") -> KuramotoParams:
         """The Kuramoto system this IR describes (exactly the dequantised codes)."""
@@ -259,10 +244,10 @@ class ArrayIR:
         if not weights.exists():
             raise IRError(f"{path}: {WEIGHTS} is missing")
         try:
-            readable_file(weights)
+            digest = sha256_file(weights)  # refuses a folder, FIFO or device before reading
         except PathCheckError as exc:
             raise IRError(str(exc)) from None
-        if sha256_file(weights) != doc["weights"]["sha256"]:
+        if digest != doc["weights"]["sha256"]:
             raise IRError(f"{weights}: checksum does not match array.json (the file was changed or damaged)")
         try:
             tensors = load_file(str(weights))
@@ -315,7 +300,7 @@ class ArrayIR:
             codes = t[name]
             if codes.is_floating_point() or codes.dtype == torch.bool:
                 raise IRError(f"{where}: {name} must hold integer codes, not {codes.dtype}")
-            top = 1 if b == 1 else 2 ** (b - 1) - 1
+            top = qmax(b)
             if codes.numel() and int(codes.abs().max()) > top:
                 raise IRError(f"{where}: {name} holds codes up to {int(codes.abs().max())}, outside the declared "
                               f"{b}-bit range -{top}..{top}")
@@ -326,9 +311,9 @@ class ArrayIR:
             if bad:
                 raise IRError(f"{where}: {name} holds {bad} NaN/Inf scale(s)")
         declared = {k: tuple(v) for k, v in self.doc["decoder"].get("tensors", {}).items()}
-        with torch.device("meta"):
-            from models.decoder import Decoder
+        from models.decoder import Decoder
 
+        with torch.device("meta"):
             expected = {f"decoder.{k}": tuple(v.shape) for k, v in Decoder(self.config).state_dict().items()}
         missing = sorted(k for k in expected if k not in t)
         if missing:
@@ -344,6 +329,29 @@ class ArrayIR:
             raise IRError(f"{where}: unexpected decoder tensor(s) {', '.join(extra[:4])}")
         if not math.isfinite(self.tau_s) or self.tau_s <= 0:
             raise IRError(f"{where}: physical tau_s must be a positive finite number of seconds")
+
+
+def coupling_abs_stats(tensors: dict[str, Tensor], tiles: list[list[int]], tile_size: int,
+                       n: int) -> tuple[float, Tensor]:
+    """(max |K_ij|, Σ_j |K_ij| per oscillator) of the dequantised couplings, from the
+    codes directly (no N×N matrix: the compiler's mapping pass at N = 16384)."""
+    t, S, T = tensors, tile_size, len(tiles)
+    blocks, scales, at = t["K.blocks"], t["K.block_scales"], t["K.block_tiles"][:, 0].long()
+    kmax = 0.0
+    slot_rows = torch.zeros(T, S, dtype=torch.float64)
+    for k in range(0, len(blocks), 64):  # 64 crossbars at a time: no N×N float copy
+        mags = blocks[k:k + 64].abs().to(torch.float32) * scales[k:k + 64].abs()
+        kmax = max(kmax, float(mags.max()))
+        slot_rows.index_add_(0, at[k:k + 64], mags.sum(2, dtype=torch.float64))
+    rows = torch.zeros(n, dtype=torch.float64)
+    for a, members in enumerate(tiles):
+        rows[torch.tensor(members, dtype=torch.int64)] = slot_rows[a, : len(members)]
+    links = t["K.links"].long()
+    if links.numel():
+        v = t["K.link_codes"].abs().to(torch.float64) * t["K.link_scales"].abs().double()
+        rows.index_add_(0, links[:, 0], v)
+        kmax = max(kmax, float(v.max()))
+    return kmax, rows
 
 
 def validate(doc: dict[str, Any], *, where: str = "array.json") -> None:

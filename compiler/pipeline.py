@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from compiler.ir import FORMAT, FORMAT_VERSION, ArrayIR
+from compiler.ir import FORMAT, FORMAT_VERSION, ArrayIR, coupling_abs_stats
 from compiler.mapping import physical_mapping
 from compiler.options import CompileOptions
 from compiler.partition import partition
@@ -130,9 +130,7 @@ def compile(  # noqa: A001 - the compiler's verb
         }
 
         def mapping() -> dict:
-            shell = ArrayIR(doc={"dynamics": {"n": params.n}, "options": {"tile": options.tile},
-                                 "tiles": [{"oscillators": list(t)} for t in part.tiles]}, tensors=k_tensors)
-            k_max, rows = shell.coupling_abs_stats()
+            k_max, rows = coupling_abs_stats(k_tensors, [list(t) for t in part.tiles], options.tile, params.n)
 
             def deq(name: str) -> torch.Tensor:
                 return v_tensors[f"{name}.codes"].float() * v_tensors[f"{name}.scale"]

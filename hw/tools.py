@@ -7,6 +7,7 @@ or a one-line reason why not.
   environment variable that overrides it and the Debian/Ubuntu package.
 - `library_path(name)`: a shared library's override as an absolute path, or None (the
   loader searches its usual places); a bad override is `ToolUnavailable`.
+- `tool_version(name)`: the program's own version line (for provenance), or "absent".
 - `override_path(*names)`: a context in which the overridden programs' folders come first
   on ``PATH``, for a runner that calls them by name (cocotb calls ``iverilog``/``vvp``).
 
@@ -22,10 +23,12 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-__all__ = ["TOOLS", "Tool", "ToolUnavailable", "find_tool", "library_path", "override_path", "require_tool"]
+__all__ = ["TOOLS", "Tool", "ToolUnavailable", "find_tool", "library_path", "override_path", "require_tool",
+           "tool_version"]
 
 
 class ToolUnavailable(RuntimeError):
@@ -42,6 +45,7 @@ class Tool:
     commands: tuple[str, ...]
     package: str
     library: bool = False
+    version_flag: str = "--version"
 
     @property
     def hint(self) -> str:
@@ -49,9 +53,9 @@ class Tool:
 
 
 TOOLS: dict[str, Tool] = {t.name: t for t in (
-    Tool("ngspice", "UN0HW_NGSPICE", ("ngspice",), "ngspice"),
-    Tool("iverilog", "UN0HW_IVERILOG", ("iverilog",), "iverilog"),
-    Tool("vvp", "UN0HW_VVP", ("vvp",), "iverilog"),
+    Tool("ngspice", "UN0HW_NGSPICE", ("ngspice",), "ngspice", version_flag="-v"),
+    Tool("iverilog", "UN0HW_IVERILOG", ("iverilog",), "iverilog", version_flag="-V"),
+    Tool("vvp", "UN0HW_VVP", ("vvp",), "iverilog", version_flag="-V"),
     Tool("verilator", "UN0HW_VERILATOR", ("verilator",), "verilator"),
     Tool("chromium", "UN0HW_CHROMIUM", ("chromium", "chromium-browser", "google-chrome"), "chromium"),
     Tool("libngspice", "NGSPICE_LIBRARY_PATH", (), "libngspice0-dev", library=True),
@@ -104,6 +108,22 @@ def require_tool(name: str, *, error: type[ToolUnavailable] = ToolUnavailable) -
     if path is None:
         raise error(why)
     return path
+
+
+def tool_version(name: str) -> str:
+    """The first line of program `name`'s version output that names it (e.g. 'ngspice-39 :
+    …'), for provenance; "absent" where the program is not found or does not answer."""
+    tool = _tool(name, library=False)
+    path = _locate(tool)[0]
+    if path is None:
+        return "absent"
+    try:
+        out = subprocess.run([path, tool.version_flag], capture_output=True, text=True, timeout=20)
+    except (OSError, subprocess.TimeoutExpired):
+        return "absent"
+    text = [line.strip(" *") for line in (out.stdout or out.stderr).splitlines() if line.strip(" *")]
+    named = [line for line in text if any(c.lower() in line.lower() for c in (tool.name, *tool.commands))]
+    return (named or text or ["present"])[0]
 
 
 def library_path(name: str, *, error: type[ToolUnavailable] = ToolUnavailable) -> str | None:

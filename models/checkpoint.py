@@ -163,7 +163,9 @@ def _read_torch(path: Path) -> tuple[dict[str, Tensor], dict[str, Any]]:
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        first = brief(exc)
+        # torch's message is a page of advice; its point is the one sentence naming what was refused
+        point = re.search(r"WeightsUnpickler error: (.+?\.)(?:\s|$)", str(exc))
+        first = point.group(1) if point else brief(exc)
         raise CheckpointError(
             f"{path}: refused by torch.load(weights_only=True); the pickle holds objects other "
             f"than tensors and plain containers, and un0hw never unpickles those ({brief(first)})"
@@ -301,8 +303,7 @@ def load(
     km = read_key_map(key_map) if isinstance(key_map, (str, Path)) else key_map
     weights, sidecar = _pair(path)
     if path.suffix in (".safetensors", ".json", "") and sidecar.exists() and weights.exists() and km is None:
-        _readable(sidecar)
-        _readable(weights)
+        _readable(weights)  # the description is read by read_json, which checks it the same way
         source, config = weights, _read_sidecar(sidecar, weights)
         state = _read_safetensors(weights)  # written by `save`: un0hw's own names
     else:

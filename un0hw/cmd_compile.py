@@ -10,7 +10,7 @@ from pathlib import Path
 from compiler.options import CompileError
 from hw.calibration import CalibrationError
 from oscsim import sha256_file
-from un0hw.options import CliError, PathOption, load_model, paths
+from un0hw.options import CHECKPOINT_PATHS, CliError, PathOption, load_model, paths
 
 ERRORS = (CompileError, CalibrationError)
 
@@ -154,8 +154,8 @@ def register(sub) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of stochastic rounding, partitioning and placement")
     p.add_argument("--device", default="cpu", help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_compile)
-    paths(p, PathOption("checkpoint", "file-or-dir", "CHECKPOINT"), PathOption("key_map", "file", "--key-map"),
-          PathOption("calibration", "file", "--calibration"), PathOption("output", "out-dir", "-o/--output"))
+    paths(p, *CHECKPOINT_PATHS, PathOption("calibration", "file", "--calibration"),
+          PathOption("output", "out-dir", "-o/--output"))
 
     p = sub.add_parser("inspect", help="a readable summary of a compiled array (tiles, couplers, wires, τ, errors)")
     p.add_argument("ir", type=Path, help="IR folder written by un0hw compile")

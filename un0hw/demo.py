@@ -19,7 +19,6 @@ Steps (each timed; a step whose tool is missing says why and the report labels i
 
 from __future__ import annotations
 
-import subprocess
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -64,17 +63,6 @@ class Step:
     seconds: float = 0.0
     reason: str = ""
     data: dict[str, Any] = field(default_factory=dict)
-
-
-def _tool_version(cmd: list[str]) -> str:
-    """The first output line of `cmd` that names the tool (e.g. 'ngspice-39 : …')."""
-    try:
-        out = subprocess.run(cmd, capture_output=True, text=True, timeout=20)
-        text = [line.strip(" *") for line in (out.stdout or out.stderr).splitlines() if line.strip(" *")]
-        named = [line for line in text if Path(cmd[0]).name.lower() in line.lower()]
-        return (named or text or ["present"])[0]
-    except (OSError, subprocess.TimeoutExpired):
-        return "absent"
 
 
 class Demo:
@@ -240,6 +228,7 @@ class Demo:
     def rtl(self, s: Step) -> None:
         from compiler.emit import rtl_tile
         from hw.rtl import simulate_tile, unavailable_reason
+        from hw.tools import tool_version
         from oscsim.fixedpoint import phase_to_code, run
 
         reason = unavailable_reason()
@@ -263,7 +252,7 @@ class Demo:
         s.data.update({"cells": fmt.cells, "steps": steps, "seeds": self.plan.rtl_seeds,
                        "cycles_per_step": fmt.cycles_per_step, "rtl_seconds": rtl_s, "mismatches": mismatches,
                        "phases_compared": int(golden.numel()), "files": info["files"],
-                       "iverilog": _tool_version(["iverilog", "-V"])})
+                       "iverilog": tool_version("iverilog")})
         if mismatches:
             raise AssertionError(f"the RTL differs from the golden model in {mismatches} phases")
 

@@ -23,9 +23,9 @@ import torch
 from markupsafe import Markup
 
 import un0hw
-from hw.tools import find_tool
+from hw.tools import tool_version
 from oscsim import atomic_path, sha256_file
-from un0hw.demo import OPERATING_POINTS, SEED, Demo, Step, _opts, _tool_version
+from un0hw.demo import OPERATING_POINTS, SEED, Demo, Step, _opts
 
 TITLE = "un0hw demo: Un-0 digits on an oscillator array"
 
@@ -111,8 +111,8 @@ def provenance(demo: Demo) -> list[tuple[str, str]]:
         ("machine", f"{platform.machine()}, {platform.processor() or 'cpu'}, {torch.get_num_threads()} threads"),
         ("checkpoint", f"{demo.ctx['checkpoint'].name} sha256 {sha256_file(demo.ctx['checkpoint'])}"),
         ("seed", str(SEED)),
-        ("ngspice", _tool_version([exe, "-v"]) if (exe := find_tool("ngspice")) else "absent"),
-        ("iverilog", _tool_version([exe, "-V"]) if (exe := find_tool("iverilog")) else "absent"),
+        ("ngspice", tool_version("ngspice")),
+        ("iverilog", tool_version("iverilog")),
     ]
     cal = demo.ctx.get("calibration")
     if cal is not None:

@@ -131,3 +131,13 @@ def test_override_path_puts_overridden_folders_first_for_the_block_only(bare, mo
           override_path("iverilog", error=RtlUnavailable)):
         pass
     assert os.environ["PATH"] == before
+
+
+def test_tool_version_runs_the_override_with_the_tools_flag(bare, monkeypatch) -> None:
+    fake = bare / "elsewhere" / "iverilog"
+    fake.parent.mkdir()
+    fake.write_text('#!/bin/sh\n[ "$1" = "-V" ] && echo "Copyright notice" && echo "iverilog-99.9 : fake"\nexit 0\n')
+    fake.chmod(0o755)
+    monkeypatch.setenv("UN0HW_IVERILOG", str(fake))
+    assert tools.tool_version("iverilog") == "iverilog-99.9 : fake"  # the line that names the tool
+    assert tools.tool_version("ngspice") == "absent"

@@ -338,4 +338,17 @@ def test_a_refused_pickle_keeps_whole_words(capsys, tmp_path) -> None:
     path = tmp_path / "evil.pt"
     path.write_bytes(pickle.dumps({"model": Evil()}, protocol=2))
     _, line, _ = run(capsys, "info", path)
-    assert "never unpickles" in line and line.rstrip().endswith((")", "…)")), line
+    assert "never unpickles" in line, line
+    # what was refused, as one whole sentence (not torch's advice page cut at a character count)
+    assert line.endswith("(Unsupported global: GLOBAL print was not an allowed global by default.)"), line
+
+
+def test_brief_cuts_only_between_words() -> None:
+    from oscsim.errors import brief
+
+    long = "Weights only load failed. " + "This file can still be loaded with weights_only set to False " * 8
+    text = brief(ValueError(long), limit=100)
+    assert len(text) <= 102 and text.endswith(" …") and long.startswith(text[:-2].rstrip())
+    assert long[len(text[:-2].rstrip())] in " ."  # the cut falls at a word's end
+    assert brief(ValueError("short message")) == "short message"
+    assert brief(ValueError("Traceback\n  frames\nthe point")) == "the point"
