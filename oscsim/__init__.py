@@ -3,7 +3,14 @@
 Imports torch and numpy (and scipy for the adaptive reference) only.
 """
 
-from oscsim.coupling import drive_coupling, kuramoto_coupling, naive_coupling, velocity
+from oscsim.coupling import (
+    drive_coupling,
+    gather_drive_harmonics,
+    harmonic_coupling,
+    kuramoto_coupling,
+    naive_coupling,
+    velocity,
+)
 from oscsim.errors import OscsimError
 from oscsim.fileio import atomic_path, sha256_file
 from oscsim.fixedpoint import (
@@ -17,6 +24,7 @@ from oscsim.fixedpoint import (
     step_error_bound,
     write_readmemh,
 )
+from oscsim.harmonics import Harmonics, sakaguchi
 from oscsim.nonideal import (
     NonIdeal,
     freq_mismatch_to_model,
@@ -54,6 +62,7 @@ __all__ = [
     "simulate_fixed",
     "step_error_bound",
     "write_readmemh",
+    "Harmonics",
     "KuramotoParams",
     "NonIdeal",
     "OscsimError",
@@ -65,9 +74,12 @@ __all__ = [
     "realize",
     "to_model_time",
     "gather_drive",
+    "gather_drive_harmonics",
+    "harmonic_coupling",
     "kuramoto_coupling",
     "naive_coupling",
     "order_parameter",
+    "sakaguchi",
     "simulate",
     "uniform_phases",
     "velocity",

@@ -27,6 +27,18 @@ memory every step (~10% of the coupling GEMM at N = 1024). Where the runs are ma
 small (small N, few samples per class and chip) that stream is cheaper than their GEMMs'
 fixed costs, and on a GPU the batched product is one kernel instead of one per run: there
 the drive is gathered per sample. Results come back in the caller's sample order.
+
+The general coupler (`oscsim.harmonics.Harmonics`: H_ij(x) = b0_ij + Σ_{k=1..H} (A_k,ij sin kx
++ B_k,ij cos kx), A_1 = K̃) is the same step per harmonic (`oscsim.coupling`'s identity):
+
+    W_k^A = [sin kx; cos kx] A_kᵀ,  W_k^B = [sin kx; cos kx] B_kᵀ   (+ the drive's, sin kφ, cos kφ)
+    x ← x + h·(ω̃ + Σ_j b0_ij + Σ_k [cos kx ⊙ (W_k,sin^A + W_k,cos^B) − sin kx ⊙ (W_k,cos^A − W_k,sin^B)]) + ΔW
+
+two GEMMs of today's shape per harmonic (one batched GEMM each over the chip axis), the
+constant part folded into ω̃ once per call (the drive's per sample, by class), and the
+drive's harmonic k one `Drive` (runs or per sample, as above) whose row [sin kφ | cos kφ] times
+[[A^Dᵀ, −B^Dᵀ], [B^Dᵀ, A^Dᵀ]] adds onto W_k^A what the combine needs of A^D and B^D at once.
+A block whose couplers are pure sines (no harmonics) takes the sine-only loop, unchanged.
 """
 
 from __future__ import annotations
@@ -38,6 +50,7 @@ from typing import Protocol
 import torch
 from torch import Tensor
 
+from oscsim.harmonics import Harmonics
 from oscsim.realize import ChipSystems
 from oscsim.results import SimResult
 
@@ -141,6 +154,10 @@ class Drive:
         layout: the batch's layout (with labels).
         matrices: (1 | chips, classes, N, N_c) the drive of each chip and class.
         sincos: (steps, B, 2, N_c) sin φ, cos φ of every sample at every step.
+
+    The same product serves the general coupler's harmonics with one row per sample:
+    matrices (1 | chips, classes, 2N, 2N_c), sincos (steps, B, 1, 2N_c), bound to a
+    (B, 1, 2N) view of W (`_general_drives`).
     """
 
     def __init__(self, layout: Layout, matrices: Tensor, sincos: Tensor) -> None:
@@ -217,6 +234,101 @@ def euler_block(x0: Tensor, *, coupling_t: Tensor, omega: Tensor, steps: int, h:
     return x
 
 
+#: per harmonic k = 1..H, the transposed matrices (A_kᵀ, B_kᵀ) of each chip (1 | chips, D, D),
+#: or None where a block has no such term
+Terms = list[tuple[Tensor | None, Tensor | None]]
+
+
+def euler_block_general(x0: Tensor, *, terms: Terms, omega: Tensor, steps: int, h: float,
+                        drives: list[tuple[int, bool, Drive]] = (), diffusion: Diffusion | None = None,
+                        sincos: Tensor | None = None, frames: list[Tensor] | None = None) -> Tensor:
+    """`euler_block` for the general coupler (module docstring); returns x at the end.
+
+    Args:
+        x0: (B, D) phases (not modified).
+        terms: per harmonic (A_kᵀ, B_kᵀ), each (1 | chips, D, D) or None (A_1 = K̃).
+        omega: (D,) shared or (B, D) per sample: ω̃ plus the constant parts Σ_j b0_ij.
+        drives: (harmonic k − 1, combined, the `Drive` adding onto W_k^A): viewed (B, 2, D) (the
+            sin and cos rows), or if combined (B, 1, 2D) (one row [sin | cos] per sample).
+        diffusion, sincos, frames: as `euler_block` (sincos: sin x, cos x of the fundamental).
+    """
+    batch, d = x0.shape
+    order = len(terms)
+    x = x0.clone(memory_format=torch.contiguous_format)
+    own = [x.new_empty(batch, 2, d) for _ in range(order)]  # rows sin kx_b, cos kx_b per harmonic
+    w_a = x.new_empty(order, batch, 2, d)  # rows (A_k sin kx_b)ᵀ, (A_k cos kx_b)ᵀ, plus the drive's
+    w_b = x.new_empty(order, batch, 2, d)  # rows (B_k sin kx_b)ᵀ, (B_k cos kx_b)ᵀ, plus the drive's
+    kx = x.new_empty(batch, d) if order > 1 else None
+    adders = [drive.bind(w_a[k].view(batch, 1, 2 * d) if combined else w_a[k]) for k, combined, drive in drives]
+    for step in range(steps):
+        rows = own if sincos is None else [sincos[step], *own[1:]]
+        for k, (a_t, b_t) in enumerate(terms):
+            sin, cos = rows[k][:, 0], rows[k][:, 1]
+            angle = x if k == 0 else torch.mul(x, k + 1, out=kx)
+            torch.sin(angle, out=sin)
+            torch.cos(angle, out=cos)
+            for m_t, out in ((a_t, w_a[k]), (b_t, w_b[k])):
+                if m_t is None:
+                    out.zero_()
+                else:
+                    coupling_gemm(rows[k], m_t, out)
+        for add in adders:
+            add(step)
+        increment = diffusion(step, x, rows[0]) if diffusion is not None else None
+        velocity = None
+        for k in range(order):
+            sin, cos = rows[k][:, 0], rows[k][:, 1]
+            s_k = w_a[k, :, 0].add_(w_b[k, :, 1])  # A u_k + B v_k
+            r_k = w_a[k, :, 1].sub_(w_b[k, :, 0])  # A v_k − B u_k
+            if velocity is None:
+                velocity = torch.addcmul(omega, cos, s_k, out=s_k)
+            else:
+                velocity.addcmul_(cos, s_k)
+            velocity.addcmul_(sin, r_k, value=-1.0)
+        x.add_(velocity, alpha=h)
+        if increment is not None:
+            x.add_(increment)
+        if frames is not None:
+            frames.append(x.clone())
+    return x
+
+
+def _terms(M: Tensor, harmonics: Harmonics | None, order: int) -> Terms:
+    """(A_kᵀ, B_kᵀ) of chip-axis matrices (1 | chips, D, D) for k = 1..order (views)."""
+    pairs = [(M, None)] if harmonics is None else harmonics.terms(M)
+    pairs += [(None, None)] * (order - len(pairs))
+    return [tuple(None if m is None else m.transpose(-1, -2) for m in pair) for pair in pairs]
+
+
+def _general_drives(layout: Layout, systems: ChipSystems, phi_sincos: Tensor, phi_steps: list[Tensor] | None
+                    ) -> list[tuple[int, bool, Drive]]:
+    """The main block's drive terms (harmonic k − 1, whether combined, the `Drive`).
+
+    Without drive harmonics: D̃ [sin φ; cos φ] onto W_1^A, as the sine-only kernel. With them,
+    per harmonic one combined `Drive` onto W_k^A viewed per sample as one row [sin | cos]:
+    the row [sin kφ | cos kφ] times [[A^Dᵀ, −B^Dᵀ], [B^Dᵀ, A^Dᵀ]] adds A^D u + B^D v to the
+    sin half and A^D v − B^D u to the cos half — what the combine then makes of W^A and W^B.
+    """
+    if layout.labels is None:
+        return []
+    h = systems.drive_h
+    if h is None:
+        return [(0, False, Drive(layout, systems.drive, phi_sincos))]
+    steps, batch, _, n_c = phi_sincos.shape
+    drives = []
+    for k, (a, b) in enumerate(h.terms(systems.drive)):
+        if k == 0:
+            features = phi_sincos
+        else:
+            angle = torch.stack(phi_steps[:steps]) * (k + 1)  # (steps, B, N_c)
+            features = torch.stack((torch.sin(angle), torch.cos(angle)), dim=2)
+        lead = max(a.shape[0], b.shape[0])
+        a, b = a.expand(lead, *a.shape[1:]), b.expand(lead, *b.shape[1:])
+        combined = torch.cat((torch.cat((a, b), dim=-1), torch.cat((-b, a), dim=-1)), dim=-2)  # (·, classes, 2N, 2N_c)
+        drives.append((k, True, Drive(layout, combined, features.view(steps, batch, 1, 2 * n_c))))
+    return drives
+
+
 #: builds a call's diffusion of the conditioning and of the main block for its layout
 NoiseTerms = Callable[[Layout], tuple[Diffusion | None, Diffusion | None]]
 
@@ -235,24 +347,41 @@ def euler_no_grad(systems: ChipSystems, theta0: Tensor, labels: Tensor | None, *
             (`oscsim.sde`); None: the ideal path.
     """
     batch, n, n_c = theta0.shape[0], systems.K.shape[-1], systems.C.shape[-1]
-    chips = max(t.shape[0] for t in (systems.K, systems.omega, systems.drive, systems.C, systems.nu))
+    chips = systems.chips
     h = T / steps
     layout = Layout.of(labels, batch=batch, chips=chips, classes=systems.drive.shape[1], n_main=n, n_cond=n_c,
                        itemsize=theta0.element_size(), device=theta0.device)
     theta0 = layout.sorted(theta0)
     phi_noise, theta_noise = noise(layout) if noise is not None else (None, None)
+    main_general = systems.K_h is not None or (systems.drive_h is not None and layout.labels is not None)
 
     phi_sincos = theta0.new_empty(steps, batch, 2, n_c)  # [s, b] = (sin φ_b, cos φ_b) at step s
-    phi, phi_frames = theta0[:, n:], [theta0[:, n:]] if record else None
-    if n_c:
+    phi_frames = [theta0[:, n:]] if record or (main_general and systems.drive_h is not None) else None
+    phi = theta0[:, n:]
+    if n_c and systems.C_h is None:
         phi = euler_block(phi, coupling_t=systems.C.transpose(1, 2), omega=layout.by_sample(systems.nu), steps=steps,
                           h=h, diffusion=phi_noise, sincos=phi_sincos, frames=phi_frames)
+    elif n_c:
+        phi = euler_block_general(phi, terms=_terms(systems.C, systems.C_h, systems.C_h.order),
+                                  omega=layout.by_sample(systems.nu + systems.C_h.row_const()), steps=steps, h=h,
+                                  diffusion=phi_noise, sincos=phi_sincos, frames=phi_frames)
     elif phi_frames is not None:  # no conditioning block: (B, 0) at every step
         phi_frames *= steps + 1
     theta_frames = [theta0[:, :n]] if record else None
-    drive = Drive(layout, systems.drive, phi_sincos) if layout.labels is not None else None
-    theta = euler_block(theta0[:, :n], coupling_t=systems.K.transpose(1, 2), omega=layout.by_sample(systems.omega),
-                        steps=steps, h=h, drive=drive, diffusion=theta_noise, frames=theta_frames)
+    if not main_general:
+        drive = Drive(layout, systems.drive, phi_sincos) if layout.labels is not None else None
+        theta = euler_block(theta0[:, :n], coupling_t=systems.K.transpose(1, 2), omega=layout.by_sample(systems.omega),
+                            steps=steps, h=h, drive=drive, diffusion=theta_noise, frames=theta_frames)
+    else:
+        driven = layout.labels is not None and systems.drive_h is not None
+        order = max(1 if systems.K_h is None else systems.K_h.order, systems.drive_h.order if driven else 1)
+        omega = systems.omega if systems.K_h is None else systems.omega + systems.K_h.row_const()
+        omega = layout.by_sample(omega)
+        if driven:  # + Σ_k b0[c]_ik of the drive of the sample's class
+            omega = omega + layout.by_class(systems.drive_h.row_const())
+        theta = euler_block_general(theta0[:, :n], terms=_terms(systems.K, systems.K_h, order), omega=omega,
+                                    steps=steps, h=h, drives=_general_drives(layout, systems, phi_sincos, phi_frames),
+                                    diffusion=theta_noise, frames=theta_frames)
 
     final = layout.unsorted(torch.cat((theta, phi), dim=1))
     if not record:

@@ -5,7 +5,9 @@ a leading chip axis), applying the static terms `oscsim.nonideal` describes in t
 quantisation of the programmed values (one scale per tensor, straight-through under
 autograd), then per coupler the gain mismatch and the dead couplers (one factor for every
 class of the drive: a coupler is one circuit, reprogrammed per class), then per oscillator
-the frequency offsets. Terms that are off leave their tensor shared (chip axis of 1).
+the frequency offsets. A coupler's harmonics (`oscsim.harmonics.Harmonics`) take the same
+gain and dead-coupler factor as its sine term (one coupler, one circuit); quantisation is
+the sine term's only (the harmonics come realised from the hardware's tables). Terms that are off leave their tensor shared (chip axis of 1).
 
 Chip c of a call is chip number ``chip_seed + c``. Every static term has its own random
 stream per chip (seeded from the chip number and the term), drawn in float64 on the CPU
@@ -23,6 +25,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from oscsim.harmonics import Harmonics
 from oscsim.params import KuramotoParams
 from oscsim.quant import choose_scale, fake_quantize
 
@@ -41,25 +44,60 @@ def derive_seed(*words: int) -> int:
 
 @dataclass(frozen=True)
 class ChipSystems:
-    """The systems of a call's chips: a leading chip axis of 1 (shared) or `chips`."""
+    """The systems of a call's chips: a leading chip axis of 1 (shared) or `chips`.
+
+    The harmonics are `Harmonics` of the chip-axis matrices: K_h's b is (H, 1 | chips, N, N),
+    its b0 (1 | chips, N, N), and so on (None: the pure sine coupler).
+    """
 
     K: Tensor  # (1 | chips, N, N)
     omega: Tensor  # (1 | chips, N)
     drive: Tensor  # (1 | chips, classes, N, N_c)
     C: Tensor  # (1 | chips, N_c, N_c)
     nu: Tensor  # (1 | chips, N_c)
+    K_h: Harmonics | None = None  # of K: (H−1 | H, 1 | chips, N, N)
+    drive_h: Harmonics | None = None  # of drive: (H−1 | H, 1 | chips, classes, N, N_c)
+    C_h: Harmonics | None = None  # of C: (H−1 | H, 1 | chips, N_c, N_c)
 
     @classmethod
     def shared(cls, params: KuramotoParams) -> ChipSystems:
         """`params` as one system every chip shares (views, no copy)."""
         return cls(K=params.K.unsqueeze(0), omega=params.omega.unsqueeze(0), drive=params.drive.unsqueeze(0),
-                   C=params.C.unsqueeze(0), nu=params.nu.unsqueeze(0))
+                   C=params.C.unsqueeze(0), nu=params.nu.unsqueeze(0), K_h=_chip_axis(params.K_h),
+                   drive_h=_chip_axis(params.drive_h), C_h=_chip_axis(params.C_h))
+
+    @property
+    def harmonics(self) -> tuple[Harmonics | None, Harmonics | None, Harmonics | None]:
+        """(K_h, drive_h, C_h)."""
+        return self.K_h, self.drive_h, self.C_h
+
+    @property
+    def chips(self) -> int:
+        """The chip axis: 1 when every tensor is shared, else the number of chips."""
+        sizes = [t.shape[0] for t in (self.K, self.omega, self.drive, self.C, self.nu)]
+        return max(sizes + [h.b0.shape[0] for h in self.harmonics if h is not None])
 
     def chip(self, c: int) -> KuramotoParams:
         """The system of chip c (of this call)."""
         pick = lambda t: t[c if t.shape[0] > 1 else 0]
+
+        def pick_h(h: Harmonics | None) -> Harmonics | None:
+            return None if h is None else h.map(lambda t: t[:, c if t.shape[1] > 1 else 0])
+
         return KuramotoParams(K=pick(self.K), omega=pick(self.omega), drive=pick(self.drive), C=pick(self.C),
-                              nu=pick(self.nu))
+                              nu=pick(self.nu), K_h=pick_h(self.K_h), drive_h=pick_h(self.drive_h),
+                              C_h=pick_h(self.C_h))
+
+    def clone(self) -> ChipSystems:
+        """A copy that owns its storage."""
+        return ChipSystems(K=self.K.clone(), omega=self.omega.clone(), drive=self.drive.clone(), C=self.C.clone(),
+                           nu=self.nu.clone(), **{name: None if h is None else h.clone()
+                                                  for name, h in zip(("K_h", "drive_h", "C_h"), self.harmonics)})
+
+
+def _chip_axis(h: Harmonics | None) -> Harmonics | None:
+    """h with a chip axis of 1 in front of its matrix's axes (views)."""
+    return None if h is None else h.map(lambda t: t.unsqueeze(1))
 
 
 #: recently drawn static terms, (chip, term, shape, kind) → tensor; bounded in bytes
@@ -106,13 +144,31 @@ _REALIZED_ENTRIES = 4
 
 
 def _fingerprint(params: KuramotoParams) -> tuple:
-    """Shapes, dtype, device, and per tensor its sum and a strided sample of its values:
-    `Un0.params()` builds new tensors every call, so identity cannot be the key."""
-    out: list = [params.dtype, str(params.device)]
-    for t in (params.K, params.omega, params.drive, params.C, params.nu):
+    """Shapes, dtype, device, and per tensor (harmonics included) its sum and a strided
+    sample of its values: `Un0.params()` builds new tensors every call, so identity cannot
+    be the key."""
+    out: list = [params.dtype, str(params.device), *_fingerprint_tensors(
+        (params.K, params.omega, params.drive, params.C, params.nu))]
+    for h in (params.K_h, params.drive_h, params.C_h):
+        out.append(None if h is None else _fingerprint_tensors(h.tensors))
+    return tuple(out)
+
+
+def _fingerprint_tensors(tensors: tuple[Tensor, ...]) -> tuple:
+    out: list = []
+    for t in tensors:
         flat = t.detach().reshape(-1)
         out += [tuple(t.shape), float(flat.sum()), tuple(flat[:: max(1, flat.numel() // 4096)].tolist())]
     return tuple(out)
+
+
+def _tensors(params: KuramotoParams) -> list[Tensor]:
+    """Every tensor of `params`, harmonics included."""
+    out = [params.K, params.omega, params.drive, params.C, params.nu]
+    for h in (params.K_h, params.drive_h, params.C_h):
+        if h is not None:
+            out += h.tensors
+    return out
 
 
 def realize(params: KuramotoParams, nonideal: NonIdeal) -> ChipSystems:
@@ -126,8 +182,7 @@ def realize(params: KuramotoParams, nonideal: NonIdeal) -> ChipSystems:
     static_key = (nonideal.freq_mismatch_rad_per_t, nonideal.coupling_mismatch_sigma, nonideal.dead_coupler_fraction,
                   nonideal.coupling_bits, nonideal.frequency_bits, nonideal.quant_scale, nonideal.chip_seed,
                   nonideal.chips)
-    cacheable = not torch.is_grad_enabled() or not any(
-        t.requires_grad for t in (params.K, params.omega, params.drive, params.C, params.nu))
+    cacheable = not torch.is_grad_enabled() or not any(t.requires_grad for t in _tensors(params))
     if cacheable:
         key = (_fingerprint(params), static_key)
         if key in _REALIZED:
@@ -135,7 +190,7 @@ def realize(params: KuramotoParams, nonideal: NonIdeal) -> ChipSystems:
             return _REALIZED[key]
     systems = _realize(params, nonideal)
     if cacheable:  # the kept copy owns its storage: terms that are off return views of `params`
-        systems = ChipSystems(*(t.clone() for t in (systems.K, systems.omega, systems.drive, systems.C, systems.nu)))
+        systems = systems.clone()
         _REALIZED[key] = systems
         while len(_REALIZED) > _REALIZED_ENTRIES:
             _REALIZED.popitem(last=False)
@@ -150,6 +205,7 @@ def _realize(params: KuramotoParams, nonideal: NonIdeal) -> ChipSystems:
     C = _quantized(params.C, ni.coupling_bits, ni.quant_scale).unsqueeze(0)
     omega = _quantized(params.omega, ni.frequency_bits, ni.quant_scale).unsqueeze(0)
     nu = _quantized(params.nu, ni.frequency_bits, ni.quant_scale).unsqueeze(0)
+    K_h, drive_h, C_h = (_chip_axis(h) for h in (params.K_h, params.drive_h, params.C_h))  # not quantised
     if ni.freq_mismatch_rad_per_t > 0:
         omega = omega + ni.freq_mismatch_rad_per_t * _stacked(chips, "omega", (n,), "normal", omega)
         nu = nu + ni.freq_mismatch_rad_per_t * _stacked(chips, "nu", (n_c,), "normal", nu)
@@ -168,4 +224,8 @@ def _realize(params: KuramotoParams, nonideal: NonIdeal) -> ChipSystems:
         K = K * factor["K"]
         drive = drive * factor["drive"].unsqueeze(1)  # every class through the same couplers
         C = C * factor["C"]
-    return ChipSystems(K=K, omega=omega, drive=drive, C=C, nu=nu)
+        # a coupler's harmonics: the same factor as its sine term (one circuit)
+        K_h = K_h.scaled(factor["K"]) if K_h is not None else None
+        drive_h = drive_h.scaled(factor["drive"].unsqueeze(1)) if drive_h is not None else None
+        C_h = C_h.scaled(factor["C"]) if C_h is not None else None
+    return ChipSystems(K=K, omega=omega, drive=drive, C=C, nu=nu, K_h=K_h, drive_h=drive_h, C_h=C_h)

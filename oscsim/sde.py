@@ -19,6 +19,13 @@ one-hot class, zero for a dropped label) times [K̃ | D̃_flat]ᵀ of their chip
 K̃ sin θ + D̃[c] sin φ and the cos rows at once: all chips in one batched GEMM, no loop over
 samples or classes.
 
+With harmonics (`oscsim.harmonics.Harmonics`) the drift is the general coupler's
+(`oscsim.euler`, `oscsim.coupling`): under autograd per harmonic k the rows
+[sin kθ_b, e_c ⊗ sin kφ_b; cos kθ_b, e_c ⊗ cos kφ_b] times [A_k | A^D_k,flat]ᵀ and times
+[B_k | B^D_k,flat]ᵀ (two GEMMs per harmonic, missing coefficients as zeros), the constant
+parts added to ω̃. The read noise stays the sine term's: its variance is computed from K̃²
+(and D̃², C̃²) alone, the harmonics' couplers read exactly.
+
 Both paths draw the same numbers onto the same samples, from the call's sample generator,
 in this order: the conditioning block's phase noise for every step, then its read noise for
 every step, then per step the main block's read noise and then its phase noise; each draw
@@ -35,6 +42,7 @@ from torch import Tensor
 
 from oscsim.checks import check_labels
 from oscsim.euler import Diffusion, Drive, Layout, coupling_gemm, euler_no_grad
+from oscsim.harmonics import Harmonics
 from oscsim.nonideal import NonIdeal
 from oscsim.params import KuramotoParams
 from oscsim.realize import ChipSystems, realize
@@ -240,13 +248,19 @@ def _euler_maruyama_autograd(systems: ChipSystems, theta0: Tensor, labels: Tenso
         phi_read = randn(steps, batch, n_c) if read > 0 else None
         if read > 0:
             C2t, c_half = (s.C**2).transpose(1, 2), by_sample(0.5 * (s.C**2).sum(-1))
+        if s.C_h is not None:  # the general coupler: the constant part, (A_kᵀ, B_kᵀ) per harmonic
+            nu = by_sample(s.nu + s.C_h.row_const())
+            c_terms = [(A.transpose(1, 2), B.transpose(1, 2)) for A, B in s.C_h.terms(s.C)]
         for k in range(steps):
             sc = _sincos(phi)
             phi_sc.append(sc)
 
             def drift_phi(x: Tensor, sc: Tensor = sc, k: int = k) -> Tensor:
-                w = _gemm(sc, Ct, chips)
-                v = nu + sc[:, 1] * w[:, 0] - sc[:, 0] * w[:, 1]
+                if s.C_h is None:
+                    w = _gemm(sc, Ct, chips)
+                    v = nu + sc[:, 1] * w[:, 0] - sc[:, 0] * w[:, 1]
+                else:
+                    v = nu + _general_drift(x, None, None, c_terms, chips)
                 return v if phi_read is None else v + read_noise(x, C2t, c_half, None, None) * phi_read[k]
 
             phi = rk_step(drift_phi, phi, h, EULER)
@@ -268,10 +282,17 @@ def _euler_maruyama_autograd(systems: ChipSystems, theta0: Tensor, labels: Tenso
         if onehot is not None:  # + ½ Σ_k D̃[c]²_ik of the sample's class
             half_sq = half_sq + 0.5 * torch.einsum("bc,bcn->bn", onehot, by_sample((s.drive**2).sum(-1)))
 
+    general = s.K_h is not None or (s.drive_h is not None and onehot is not None)
+    if general:  # the general coupler: the constant parts, (A_kᵀ, B_kᵀ) per harmonic, drive beside
+        omega, m_terms = _general_main(s, onehot, by_sample)
+
     def drift_theta(x: Tensor, k: int) -> Tensor:
-        sc = _sincos(x)
-        w = _gemm(_with_drive(sc, phi_sc[k] if onehot is not None else None, onehot), Mt, chips)
-        v = omega + sc[:, 1] * w[:, 0] - sc[:, 0] * w[:, 1]
+        if general:
+            v = omega + _general_drift(x, phi_frames[k] if onehot is not None else None, onehot, m_terms, chips)
+        else:
+            sc = _sincos(x)
+            w = _gemm(_with_drive(sc, phi_sc[k] if onehot is not None else None, onehot), Mt, chips)
+            v = omega + sc[:, 1] * w[:, 0] - sc[:, 0] * w[:, 1]
         if read > 0:
             doubled = _sincos(phi_frames[k], 2.0) if onehot is not None else None
             v = v + read_noise(x, M2t, half_sq, doubled, onehot) * randn(batch, n)
@@ -290,3 +311,41 @@ def _euler_maruyama_autograd(systems: ChipSystems, theta0: Tensor, labels: Tenso
     if frames is None:
         return SimResult(theta=final, n=n)
     return SimResult.of(final, n, T=T, trajectory=torch.cat((torch.stack(frames), torch.stack(phi_frames)), dim=2))
+
+
+def _general_main(s: ChipSystems, onehot: Tensor | None, by_sample: Callable[[Tensor], Tensor]
+                  ) -> tuple[Tensor, list[tuple[Tensor, Tensor]]]:
+    """The main block's general drift: ω̃ + Σ_j b0_ij (+ Σ_k b0[c]_ik of the sample's class)
+    per sample (B, N), and per harmonic ([A_k | A^D_k,flat]ᵀ, [B_k | B^D_k,flat]ᵀ) of each
+    chip, (1 | chips, N [+ classes·N_c], N); missing coefficients as zeros."""
+    n = s.K.shape[-1]
+    driven = onehot is not None
+    order = max(1 if s.K_h is None else s.K_h.order, s.drive_h.order if driven and s.drive_h is not None else 1)
+    k_h = (s.K_h if s.K_h is not None else Harmonics.zeros_like(s.K, 1)).padded(order)
+    omega = by_sample(s.omega + k_h.row_const())
+    pairs = k_h.terms(s.K)
+    if driven:
+        d_h = (s.drive_h if s.drive_h is not None else Harmonics.zeros_like(s.drive, 1)).padded(order)
+        omega = omega + torch.einsum("bc,bcn->bn", onehot, by_sample(d_h.row_const()))
+
+        def joined(m: Tensor, dm: Tensor) -> Tensor:  # [M | D̃_flat] of each chip: (1 | chips, N, N + classes·N_c)
+            flat = dm.permute(0, 2, 1, 3).reshape(dm.shape[0], n, -1)
+            lead = max(m.shape[0], flat.shape[0])
+            return torch.cat((m.expand(lead, -1, -1), flat.expand(lead, -1, -1)), dim=2)
+
+        pairs = [(joined(A, Ad), joined(B, Bd)) for (A, B), (Ad, Bd) in zip(pairs, d_h.terms(s.drive))]
+    return omega, [(A.transpose(1, 2), B.transpose(1, 2)) for A, B in pairs]
+
+
+def _general_drift(x: Tensor, phi: Tensor | None, onehot: Tensor | None, terms: list[tuple[Tensor, Tensor]],
+                   chips: int) -> Tensor:
+    """Σ_k [cos kx ⊙ (W^A_k,sin + W^B_k,cos) − sin kx ⊙ (W^A_k,cos − W^B_k,sin)] (B, D), the
+    W's from the rows of x (and of φ, by class) times each harmonic's (A_kᵀ, B_kᵀ)."""
+    out = None
+    for k, (a_t, b_t) in enumerate(terms):
+        sc = _sincos(x, float(k + 1))
+        rows = _with_drive(sc, _sincos(phi, float(k + 1)) if onehot is not None else None, onehot)
+        w_a, w_b = _gemm(rows, a_t, chips), _gemm(rows, b_t, chips)
+        term = sc[:, 1] * (w_a[:, 0] + w_b[:, 1]) - sc[:, 0] * (w_a[:, 1] - w_b[:, 0])
+        out = term if out is None else out + term
+    return out

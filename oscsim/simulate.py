@@ -9,6 +9,8 @@ The one entry point; it picks the integrator and imports them, never the other w
 - with non-idealities (`NonIdeal`): static terms only on one chip, the realised chip
   (`oscsim.realize`) through the above; with phase or read noise, or several chips,
   Euler–Maruyama over the chip axis (`oscsim.sde`); then the readout (`read_phases`).
+
+Every path takes the general coupler of `KuramotoParams`' harmonics (`oscsim.harmonics`).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import torch
 from torch import Tensor
 
 from oscsim.checks import check_labels, check_run
-from oscsim.coupling import gather_drive, velocity
+from oscsim.coupling import gather_drive, gather_drive_harmonics, velocity
 from oscsim.errors import OscsimError
 from oscsim.euler import euler_no_grad
 from oscsim.nonideal import NonIdeal, read_phases
@@ -91,10 +93,11 @@ def simulate(
             labels = check_labels(params, labels, theta0.shape[0])
         return euler_no_grad(ChipSystems.shared(params), theta0, labels, steps=steps, T=float(T), record=record)
     drive = gather_drive(params, labels, theta0.shape[0])
+    drive_h = gather_drive_harmonics(params, labels, theta0.shape[0]) if params.n_cond > 0 else None
 
     if method == "adaptive":
         t_eval = np.linspace(0.0, T, steps + 1) if record else None
-        final, traj = solve_adaptive(params, theta0, drive, T=float(T), t_eval=t_eval)
+        final, traj = solve_adaptive(params, theta0, drive, drive_h=drive_h, T=float(T), t_eval=t_eval)
         times = torch.from_numpy(t_eval).to(theta0) if record else None
         return SimResult(theta=final, n=n, times=times, trajectory=traj)
 
@@ -104,7 +107,7 @@ def simulate(
     frames = [state] if record else None
 
     def f(y: Tensor) -> Tensor:
-        return velocity(params, y, drive)
+        return velocity(params, y, drive, drive_h)
 
     for _ in range(steps):
         state = rk_step(f, state, h, tableau)

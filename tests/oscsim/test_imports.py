@@ -15,6 +15,9 @@ NEVER = {
     "oscsim.realize": {"oscsim.simulate", "oscsim.sde", "oscsim.euler", "oscsim.nonideal"},
     "oscsim.nonideal": {"oscsim.simulate", "oscsim.sde", "oscsim.euler"},
     "oscsim.fixedpoint": {"oscsim.simulate", "oscsim.sde", "oscsim.euler", "oscsim.nonideal"},
+    # the coupler's function is data: every integrator imports it, it imports none of them
+    "oscsim.harmonics": {"oscsim.params", "oscsim.coupling", "oscsim.realize", "oscsim.euler", "oscsim.sde",
+                         "oscsim.simulate"},
 }
 
 
