@@ -15,6 +15,7 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from compiler.ir import ArrayIR
@@ -33,7 +34,13 @@ def rtl_tile(ir: ArrayIR, tile: int, out: str | Path, *, label: int | None = Non
     requantised at the IR's coupling width, not the IR's codes verbatim. `label` picks
     the class whose drive is loaded (None: the class-free tile, drive off).
     """
-    from oscsim.fixedpoint import TileFormat, TileProgram, bus_transactions, subsystem, write_readmemh
+    from oscsim.fixedpoint import (
+        TileFormat,
+        TileProgram,
+        bus_transactions,
+        subsystem,
+        write_readmemh,
+    )
 
     tiles = ir.tiles
     if not 0 <= tile < len(tiles):
@@ -115,42 +122,15 @@ def choose_cells(ir: ArrayIR, n: int, *, omega_window: float | None = None) -> l
 
 def spice_array(ir: ArrayIR, cells: list[int] | tuple[int, ...], *, calibration=None, label: int | None = None,
                 tau_s: float | None = None, carrier_hz: float | None = None, min_cycles: float = 60.0,
-                load_model: bool = True) -> dict:
+                trim: str = "closed") -> dict:
     r"""The realisable circuit for a few main oscillators of `ir`: pure numbers, no SPICE.
 
-    The chosen cells (IR indices, in that order) form a closed system
-
-        dθ_i/dt = ω_i + Σ_j K̂_ij sin(θ_j − θ_i)         (model units)
-
-    which an array of `calibration`'s cells and coupler DACs realises as follows:
-
-    - **Couplings.** A resistor DAC is reciprocal, so one DAC per pair gives K_ij = K_ji:
-      the symmetric part K̄ = (K + Kᵀ)/2 is realised, the antisymmetric part is dropped. Each
-      |K̄_ij|/τ (rad/s) takes the code whose measured K_eff (`calibration.coupler_k_rad_s`)
-      is nearest (clipped at full code), the sign from K̄_ij; K̂_ij = sign·K_eff(code)·τ
-      (times the loading factor below).
-      Couplings to cells outside the set, and the class drive from the conditioning
-      oscillators (`label`), are not part of the circuit and are reported as dropped.
-    - **Loading** (`load_model`). The K_eff table was measured on a pair, one coupler per
-      cell. Each attached coupler adds switch capacitance to the cell's nodes (alone it
-      lowers f by L = `coupler_load_f_rel`, so C grows by λ = L/(1 − L) of the bare cell's
-      per coupler) and the phase a coupler's current moves goes as 1/C: at a cell with m_i
-      couplers K_eff is scaled by g_i = (1 + λ)/(1 + m_i λ). Codes are picked for the pair's
-      √(g_i g_j); the realised K̂_ij = sign·K_eff(code)·g_i·τ, asymmetric where loads differ.
-    - **Frequencies.** Cell i's target (loaded, free-running) frequency is
-      f_c + ω_i / (2π τ). The carrier f_c defaults to f0·(1 − coupler_load_f_rel): a cell
-      with one coupler attached at the nominal control, the condition the K_eff table was
-      measured in (a cell with several couplers is trimmed back up to it).
-    - **τ rule.** The IR's τ is set for the whole array (usually by the weak-coupling limit
-      over every row), where a handful of cells' couplings fall far below the coupler's LSB.
-      Unless `tau_s` is given, the check uses its own τ = max_ij |K̄_ij| / (K_eff(full) g_ij):
-      the strongest chosen pair sits at full code and the others use the 3-bit range as
-      finely as it allows; τ is raised where the frequency offsets would leave the cell's
-      tuning range. The report says which rule set it.
-    - **Time.** The same ODE is integrated for T_check = max(T, min_cycles / (f_c τ)) model
-      units, so that the physical run T_check·τ holds at least `min_cycles` carrier cycles
-      (the phase model describes cycle-averaged motion; at the check's τ the IR's T is a
-      cycle or two).
+    The chosen cells (IR indices, in that order) form a closed system, dθ_i/dt = ω_i +
+    Σ_j K_ij sin(θ_j − θ_i) in the model, which an array of `calibration`'s cells and coupler
+    DACs realises as `circuit_array` describes (codes at the pairs' loads, the measured
+    coupling function H, the trim). Couplings to cells outside the set, and the class drive
+    from the conditioning oscillators (`label`), are not part of the circuit and are reported
+    as dropped, with the antisymmetric part of K a reciprocal DAC cannot realise.
 
     Returns a JSON-ready dict (`format` "un0hw-spice-array"); `analysis.array_check` builds the
     circuit and the matching oscsim system from it.
@@ -168,101 +148,166 @@ def spice_array(ir: ArrayIR, cells: list[int] | tuple[int, ...], *, calibration=
         raise CompileError(f"label {label}: this model has classes 0..{classes - 1} (or None)")
     idx = torch.tensor(cells)
     K = p.K[idx][:, idx]
-    omega = p.omega[idx]
-    k_sym = (K + K.T) / 2
-    k_anti = (K - K.T) / 2
-    k_eff = torch.tensor(cal.coupler_k_rad_s, dtype=torch.float64)
-    k_full = float(k_eff[-1])
-    f_c = float(carrier_hz) if carrier_hz is not None else cal.f0_hz * (1 - cal.coupler_load_f_rel)
-    if not f_c > 0:
-        raise CompileError(f"carrier_hz must be > 0, not {carrier_hz!r}")
-    # Loading: a coupler's switches add capacitance to the ring nodes they touch (a cell with
-    # one coupler runs at f0·(1 − L) at the same control), so a cell with m couplers has
-    # C_m / C_0 = 1 + m·λ, λ = L / (1 − L); the current a coupler injects moves the phase by
-    # 1/C, so its K at cell i is K_eff(code)·g_i with g_i = (1 + λ) / (1 + m_i·λ) (the K_eff
-    # table was measured on a pair: m = 1, g = 1). K̂ is then asymmetric where loads differ.
-    lam = cal.coupler_load_f_rel / (1 - cal.coupler_load_f_rel) if load_model else 0.0
-    offset = omega - omega.mean()  # a common offset is a carrier shift: only the spread must be tuned
-    tau_tuning = float(offset.abs().max()) / (2 * math.pi * cal.tuning_half_range_hz)
-    if tau_s is not None and not (isinstance(tau_s, (int, float)) and math.isfinite(tau_s) and tau_s > 0):
-        raise CompileError(f"tau_s must be a positive number of seconds, not {tau_s!r}")
-    if float(k_sym.abs().max()) <= 0:
-        raise CompileError(f"cells {cells} share no coupling: nothing for the coupler to realise")
-    n = len(cells)
-    attached = torch.full((n,), float(n - 1), dtype=torch.float64)  # first guess: every pair wired
-    for _ in range(4):  # the couplers present set the loads, the loads the codes: iterate to a fixed point
-        g = (1 + lam) / (1 + attached * lam)
-        pair_g = torch.sqrt(g[:, None] * g[None, :])
-        if tau_s is not None:
-            tau, rule = float(tau_s), "given"
-        else:
-            tau = float((k_sym.abs() / pair_g).max()) / k_full
-            rule = "strongest chosen pair at full code: tau = max|K_sym_ij| / (K_eff(full code) g_ij)"
-            if tau_tuning > tau:
-                tau, rule = tau_tuning, "tuning range: tau = max|omega_i - mean omega| / (2 pi tuning half range)"
-        want = k_sym.abs() / (tau * pair_g)  # rad/s asked of each pair's K_eff table
-        code = torch.argmin((want[..., None] - k_eff).abs(), dim=-1)
-        code.fill_diagonal_(0)
-        new_attached = (code > 0).sum(dim=1).to(torch.float64)
-        if torch.equal(new_attached, attached):
-            break
-        attached = new_attached
-    g = (1 + lam) / (1 + attached * lam)
-    signed = torch.sign(k_sym).to(torch.int64) * code
-    k_hat = torch.sign(k_sym) * k_eff[code] * tau * g[:, None]
-    k_hat.fill_diagonal_(0.0)
-    couplings = [[i, j, int(signed[i, j])] for i in range(n) for j in range(i + 1, n) if int(signed[i, j]) != 0]
-    upper = torch.triu(torch.ones(n, n, dtype=torch.bool), 1)
-    clipped = int(((want > k_full * (1 + 1e-9)) & upper).sum())
-    to_zero = int(((want > 0) & (code == 0) & upper).sum())
-    # what the circuit leaves out
+    doc = circuit_array(K, p.omega[idx], cal, tau_s=tau_s, carrier_hz=carrier_hz, min_cycles=min_cycles, trim=trim,
+                        T=ir.dynamics.T)
     k_norm = float(K.norm())
     outside = p.K[idx].clone()
     outside[:, idx] = 0.0
-    drive = float(p.drive[label][idx].abs().sum()) if label is not None else 0.0
-    T_ir = ir.dynamics.T
-    T_check = max(T_ir, min_cycles / (f_c * tau))
-    row_k = k_hat.abs().sum(dim=1) / tau
-    target = (f_c + omega / (2 * math.pi * tau)).tolist()
+    doc.update({
+        "cells": cells, "label": label, "tau_ir_s": ir.tau_s, "T_ir": ir.dynamics.T, "K_model": K.tolist(),
+        "dropped": {
+            **doc["dropped"],
+            "antisymmetric_rel": float(((K - K.T) / 2).norm()) / k_norm if k_norm else 0.0,
+            "outside_coupling_abs_sum": float(outside.abs().sum()),
+            "inside_coupling_abs_sum": float(K.abs().sum()),
+            "drive_abs_sum": float(p.drive[label][idx].abs().sum()) if label is not None else 0.0,
+        },
+    })
+    return doc
+
+
+def circuit_array(K: torch.Tensor, omega: torch.Tensor, cal, *, tau_s: float | None = None,
+                  carrier_hz: float | None = None, min_cycles: float = 60.0, trim: str = "closed",
+                  T: float = 1.0) -> dict:
+    r"""Cells with model couplings K (n, n) and frequencies ω (n,) as an array of `cal`'s cells.
+
+    - **Couplings** (`compiler.circuit.realise_symmetric`): one reciprocal DAC per pair, at the
+      code whose measured fundamental a1 at the pair's loads is nearest |K̄_ij|/τ; the
+      realised system is the measured coupling function of each direction in model units,
+
+          dθ_i/dt = ω̃_i + Σ_j H_ij(θ_j − θ_i),   H_ij = τ·coef(code_ij, m_i, m_j),
+
+      K̂_ij = τ·a1 and the rest an `oscsim.Harmonics` (none for a sine-only calibration).
+    - **Trim** (`trim`, `compiler.circuit.TRIMS`): ω̃ = ω − Σ_j b0_ij ('closed') or ω ('open');
+      each cell's open-coupler target is f_c + ω̃_i / (2π τ).
+    - **Carrier** f_c: the calibration's `carrier_hz` (where H was measured), else
+      f0·(1 − coupler_load_f_rel) (a cell with one coupler attached at the nominal control).
+    - **τ** (unless `tau_s`): the strongest pair at full code, τ = max_ij |K̄_ij| / a1(full
+      code at the pair's loads); raised where the frequency offsets would leave the tuning
+      range. The report says which rule set it.
+    - **Time**: T_check = max(T, min_cycles / (f_c τ)) model units, at least `min_cycles`
+      carrier cycles (the phase model describes cycle-averaged motion).
+    """
+    from compiler.circuit import TRIMS, realise_symmetric, trim_omega
+
+    if trim not in TRIMS:
+        raise CompileError(f"trim must be one of {', '.join(TRIMS)}, not {trim!r}")
+    K = K.to(torch.float64)
+    omega = omega.to(torch.float64)
+    n = K.shape[0]
+    k_sym = (K + K.T) / 2
+    if float(k_sym.abs().max()) <= 0:
+        raise CompileError("these cells share no coupling: nothing for the coupler to realise")
+    if tau_s is not None and not (isinstance(tau_s, (int, float)) and math.isfinite(tau_s) and tau_s > 0):
+        raise CompileError(f"tau_s must be a positive number of seconds, not {tau_s!r}")
+    f_c = float(carrier_hz) if carrier_hz is not None else (
+        cal.carrier_hz if cal.carrier_hz is not None else cal.f0_hz * (1 - cal.coupler_load_f_rel))
+    if not f_c > 0:
+        raise CompileError(f"carrier_hz must be > 0, not {carrier_hz!r}")
+    offset = omega - omega.mean()  # a common offset is a carrier shift: only the spread must be tuned
+    tau_tuning = float(offset.abs().max()) / (2 * math.pi * cal.tuning_half_range_hz)
+    if tau_s is not None:
+        tau, rule = float(tau_s), "given"
+        realised = realise_symmetric(K, tau, cal)
+    else:
+        sign = torch.sign(k_sym).to(torch.int64).numpy()
+        full = sign * cal.max_code
+        load = cal.coupler_load(full).sum(axis=1)  # first guess: every pair at full code
+        for _ in range(4):  # loads set the full code's strength, τ the codes, the codes the loads
+            w = cal.coupler_load(full)
+            m_r, m_s = 1.0 + load[:, None] - w, 1.0 + load[None, :] - w
+            a1 = np.abs(cal.coupling_coefficients(full, m_r, m_s)[..., 1])
+            a1_pair = torch.from_numpy(np.sqrt(a1 * a1.T))
+            ratio = torch.where(k_sym != 0, k_sym.abs() / a1_pair.clamp(min=1e-30), torch.zeros_like(k_sym))
+            tau = float(ratio.max())
+            rule = "strongest chosen pair at full code: tau = max|K_sym_ij| / a1(full code at the pair's loads)"
+            if tau_tuning > tau:
+                tau, rule = tau_tuning, "tuning range: tau = max|omega_i - mean omega| / (2 pi tuning half range)"
+            realised = realise_symmetric(K, tau, cal)
+            if np.allclose(realised.load_recv, load):
+                break
+            load = realised.load_recv
+    k_hat, harmonics = realised.model_units(tau)
+    omega_trim = trim_omega(omega, harmonics, trim=trim)
+    codes = realised.codes
+    couplings = [[i, j, int(codes[i, j])] for i in range(n) for j in range(i + 1, n) if int(codes[i, j]) != 0]
+    T_check = max(T, min_cycles / (f_c * tau))
+    target = (f_c + omega_trim / (2 * math.pi * tau)).tolist()
     if min(target) <= cal.f_min_hz or max(target) >= cal.f_max_hz:
         raise CompileError(f"target frequencies {min(target):.4g}..{max(target):.4g} Hz leave the cell's tuning "
                            f"range {cal.f_min_hz:.4g}..{cal.f_max_hz:.4g} Hz; choose a carrier or a larger tau_s")
+    want = k_sym.abs() / tau
+    upper = np.triu(np.ones((n, n), dtype=bool), 1)
+    m_r, m_s = realised.loads()
+    a1_full = cal.coupling_coefficients(np.full((n, n), cal.max_code), m_r, m_s)[..., 1]
+    clipped = int(((want.numpy() > a1_full * (1 + 1e-9)) & upper).sum())
+    to_zero = int(((want.numpy() > 0) & (codes == 0) & upper).sum())
+    row_k = k_hat.abs().sum(dim=1) / tau
     return {
         "format": SPICE_ARRAY_FORMAT,
-        "cells": cells,
-        "label": label,
+        "cells": list(range(n)),
+        "label": None,
         "tau_s": tau,
         "tau_rule": rule,
-        "tau_ir_s": ir.tau_s,
+        "tau_ir_s": None,
         "carrier_hz": f_c,
         "target_f_hz": target,
         "omega": omega.tolist(),
+        "omega_trimmed": omega_trim.tolist(),
+        "trim": trim,
         "couplings": couplings,
         "K_model": K.tolist(),
         "K_sym_model": k_sym.tolist(),
         "K_realised_model": k_hat.tolist(),
-        "T_ir": T_ir,
+        "harmonics_model": None if harmonics is None else
+        {"a": harmonics.a.tolist(), "b": harmonics.b.tolist(), "b0": harmonics.b0.tolist()},
+        "T_ir": T,
         "T_check": T_check,
         "cycles": T_check * tau * f_c,
-        "calibration": {"source": cal.source, "k_eff_rad_s": cal.coupler_k_rad_s, "f0_hz": cal.f0_hz,
-                        "coupler_load_f_rel": cal.coupler_load_f_rel},
+        "calibration": {"source": cal.source, "format_version": cal.format_version, "sine_only": cal.sine_only,
+                        "k_eff_rad_s": cal.coupler_k_rad_s, "f0_hz": cal.f0_hz,
+                        "coupler_load_f_rel": cal.coupler_load_f_rel, "coupler_bits": cal.coupler_bits},
         "dropped": {
-            "antisymmetric_rel": float(k_anti.norm()) / k_norm if k_norm else 0.0,
+            "antisymmetric_rel": 0.0,
             "quantisation_rel": float((k_hat - k_sym).norm() / k_sym.norm()) if float(k_sym.norm()) else 0.0,
             "clipped_pairs": clipped,
             "pairs_rounded_to_zero": to_zero,
-            "outside_coupling_abs_sum": float(outside.abs().sum()),
+            "outside_coupling_abs_sum": 0.0,
             "inside_coupling_abs_sum": float(K.abs().sum()),
-            "drive_abs_sum": drive,
+            "drive_abs_sum": 0.0,
         },
         "physical": {
             "coupler_k_max_used_rad_s": float(want.max()),
             "max_offset_hz": float((omega / (2 * math.pi * tau)).abs().max()),
             "weak_coupling_fraction": float(row_k.max()) / (2 * math.pi * f_c),
             "tuning_tau_s": tau_tuning,
-            "couplers_per_cell": attached.to(torch.int64).tolist(),
-            "load_k_factor": g.tolist(),
-            "load_model": ("K_ij = K_eff(code) (1 + l) / (1 + m_i l), l = L / (1 - L), L = coupler_load_f_rel"
-                           if load_model else "none: K_ij = K_eff(code)"),
+            "couplers_per_cell": realised.couplers_per_cell.astype(int).tolist(),
+            "load_per_cell": realised.load_recv.tolist(),
+            "fanout_beyond_table": cal.fanout_beyond(realised.loads()[0][codes != 0]),
+            "closing_shift_hz": (None if harmonics is None else
+                                 (harmonics.row_const() / (2 * math.pi * tau)).tolist()),
+            "coupling_model": ("sine only (calibration format 1): H = K_eff(code) sin x" if cal.sine_only else
+                               "measured coupling function: H_ij = coef(code, m_i, m_j), k <= 3"),
         },
     }
+
+
+def random_circuit_array(rng, n: int, cal, *, density: float = 0.7, tau_s: float = 10e-9, detune: float = 0.0,
+                         min_cycles: float = 60.0, trim: str = "closed") -> dict:
+    """A random small array (`circuit_array`) of `n` cells: each pair coupled with probability
+    `density` (at least a spanning chain), at a random signed code (both signs, any
+    magnitude), and frequencies uniform within ± `detune` × the mean coupling row sum — so
+    that some cells lock and others slip. Model time is `tau_s` seconds per unit."""
+    if not SPICE_ARRAY_MIN_CELLS <= n <= SPICE_ARRAY_MAX_CELLS:
+        raise CompileError(f"n must be in {SPICE_ARRAY_MIN_CELLS}..{SPICE_ARRAY_MAX_CELLS}, not {n!r}")
+    a1 = np.asarray(cal.coupler_k_rad_s)
+    codes = np.zeros((n, n), dtype=np.int64)
+    for i in range(n):
+        for j in range(i + 1, n):
+            if j == i + 1 or rng.random() < density:
+                codes[i, j] = rng.choice([-1, 1]) * rng.integers(1, cal.max_code + 1)
+    codes = codes + codes.T
+    K = torch.from_numpy(np.sign(codes) * a1[np.abs(codes)] * tau_s)
+    row = float(K.abs().sum(dim=1).mean())
+    omega = torch.from_numpy(rng.uniform(-detune * row, detune * row, n))
+    return circuit_array(K, omega, cal, tau_s=tau_s, min_cycles=min_cycles, trim=trim)

@@ -165,9 +165,17 @@ class ArrayIR:
             drive=deq("drive").reshape(-1, n, n_c), C=deq("C").reshape(n_c, n_c), nu=deq("nu").reshape(n_c),
         ).to(device)
 
-    def to_model(self, *, device: str | torch.device = "cpu"):
+    def to_model(self, *, device: str | torch.device = "cpu", coupling: str = "sine", trim: str = "closed"):
         """A `models.Un0` running this array: 'standard' parameterisation (no μP scale, so
-        its effective couplings are the dequantised codes bit for bit) and the IR's decoder."""
+        its effective couplings are the dequantised codes bit for bit) and the IR's decoder.
+
+        `coupling`: 'sine' — every coupler K_ij sin x (the model's own equations); 'circuit' —
+        every coupler with the measured coupling function's shape of its code and loads on
+        the IR's couplings (`compiler.circuit.realise_ir` at the 'full-code' scale,
+        `ArrayCircuit.shape`), the cells trimmed by `trim` ('closed': the constant parts
+        trimmed out; 'open': they act)."""
+        if coupling not in ("sine", "circuit"):
+            raise IRError(f"coupling must be 'sine' or 'circuit', not {coupling!r}")
         from models import Un0
 
         config = self.config.replace(parameterization="standard")
@@ -182,6 +190,10 @@ class ArrayIR:
             dyn.K_drive.copy_(p.drive)
             state = {k[len("decoder."):]: v for k, v in self.tensors.items() if k.startswith("decoder.")}
             model.decoder.load_state_dict(state)
+        if coupling == "circuit":
+            from compiler.circuit import realise_ir
+
+            dyn.shape = realise_ir(self, scale="full-code", trim=trim).shape()
         return model.to(device).eval()
 
     # --- files -------------------------------------------------------------------------------

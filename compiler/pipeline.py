@@ -64,7 +64,7 @@ def memory_estimate_bytes(n: int, n_cond: int, num_classes: int, options: Compil
     return crossbars * S * S * (code + 4) + (num_classes * n * n_cond + n_cond * n_cond) * (4 + code)
 
 
-def compile(  # noqa: A001 - the compiler's verb
+def compile(
     model,
     options: CompileOptions | None = None,
     *,
@@ -82,7 +82,6 @@ def compile(  # noqa: A001 - the compiler's verb
     """
     from hw.calibration import Calibration
     from models.decoder import decoder_macs
-
     from oscsim.memory import require_memory
 
     options = options or CompileOptions()
@@ -202,5 +201,34 @@ def compile(  # noqa: A001 - the compiler's verb
             },
             "weights": {"file": "weights.safetensors", "sha256": "0" * 64},
         }
-    return ArrayIR(doc=doc, tensors={**k_tensors, **v_tensors, **decoder_state})
+    ir = ArrayIR(doc=doc, tensors={**k_tensors, **v_tensors, **decoder_state})
+    ir.doc["circuit"] = circuit_section(ir)
+    return ir
+
+
+#: arrays up to this many main oscillators get the circuit pass at compile time (it holds a
+#: dense N×N coupling and its codes; larger arrays: `compiler.circuit.realise_ir` on demand)
+CIRCUIT_PASS_MAX_N = 4096
+
+
+def circuit_section(ir: ArrayIR) -> dict:
+    """The IR's "circuit" section (`compiler.circuit`): the closed-coupler trims and the coupler
+    classes with their realised coupling function, at the IR's τ and with resized DACs."""
+    from compiler.circuit import realise_ir
+
+    if ir.n > CIRCUIT_PASS_MAX_N:
+        return {"skipped": f"N = {ir.n} > {CIRCUIT_PASS_MAX_N}: the circuit pass holds a dense N x N; run "
+                           f"compiler.circuit.realise_ir on a machine with room for it"}
+    physical = realise_ir(ir, scale="ir")
+    resized = realise_ir(ir, scale="full-code")
+    p = ir.to_params(dtype=torch.float64)
+    section = {"ir": physical.report(), "full_code": resized.report()}
+    shift = physical.K.coef()[..., 0].sum(axis=-1) * ir.tau_s if physical.K.codes.size else np.zeros(ir.n)
+    section["trim"] = {
+        "rule": "closed: each cell's open-coupler frequency is omega - sum_j b0_ij of its closed couplers "
+                "(IR scale), so the constant part of H brings it back to omega",
+        "omega_open_model": (p.omega.numpy() - shift).tolist(),
+        "max_shift_model": float(np.abs(shift).max()) if shift.size else 0.0,
+    }
+    return section
 

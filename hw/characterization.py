@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from hw.calibration import FORMAT_VERSION, Calibration
+from hw.calibration import COUPLING_TERMS, FORMAT_VERSION, Calibration
 from hw.measure import (
     CharacterizeError,
     fit_tuning,
@@ -56,11 +56,14 @@ class Plan:
     jitter_cycles: int
     mc_rings: int
     mc_pairs: int
+    fanout_max: int = 8  # the coupling function's load table covers m = 1..fanout_max
+    slips: float = 5.0  # phase slips per coupling-function run
 
     @classmethod
     def of(cls, quick: bool) -> Plan:
         if quick:
-            return cls(tuning_points=5, both_signs=False, jitter_cycles=150, mc_rings=8, mc_pairs=4)
+            return cls(tuning_points=5, both_signs=False, jitter_cycles=150, mc_rings=8, mc_pairs=4, fanout_max=3,
+                       slips=3.0)
         return cls(tuning_points=13, both_signs=True, jitter_cycles=1000, mc_rings=100, mc_pairs=40)
 
 
@@ -198,6 +201,63 @@ def _k_table(osc: Any, *, f_a: float, kvco: float, both_signs: bool, bar: Any) -
     return results
 
 
+#: the code whose runs give the load tables (mid-scale: one magnitude bit on)
+FANOUT_REF_CODE = 4
+#: terms below this fraction of |a1| (the k ≥ 2 harmonics) take the a1 load factor: their own ratio is noise
+_SMALL_TERM = 0.1
+
+
+def _coupling_function_tables(osc: Any, *, carrier_hz: float, kvco: float, k_table: list[float], plan: Plan,
+                              bar: Any) -> dict[str, Any]:
+    """The version-2 tables (`hw.calibration`): H per signed code at one coupler per cell, and
+    per sign the load factors by m from runs with m couplers on one cell and one on the other.
+
+    Code rows: the mean of the two cells' fits (they sit at carrier ∓ Δ/2, so the mean is
+    the cell at the carrier). Loads: a run (m_a = m, m_b = 1) at ±`FANOUT_REF_CODE` gives
+    the receiver factor at m from cell a and the sender factor at m from cell b, each
+    against the same cell of the (1, 1) run; terms smaller than 10 % of |a1| take a1's factor.
+    """
+    from hw.measure import measure_coupling_function
+
+    max_code = len(k_table) - 1
+    codes = [c for c in range(-max_code, max_code + 1) if c]
+    rows, residual, runs = [], [], {}
+    for code in codes:
+        m = measure_coupling_function(osc, code=code, carrier_hz=carrier_hz, kvco_hz_per_v=kvco,
+                                      k_guess_rad_s=k_table[abs(code)], slips=plan.slips)
+        runs[(code, 1, 1)] = m
+        rows.append(((np.asarray(m.a.coef) + np.asarray(m.b.coef)) / 2).tolist())
+        residual.append(max(m.a.residual_rel, m.b.residual_rel))
+        bar.update(1)
+    recv: list[list[list[float]]] = [[], []]
+    send: list[list[list[float]]] = [[], []]
+    fan_res: list[list[float]] = [[], []]
+    for s, sign in enumerate((1, -1)):
+        code = sign * min(FANOUT_REF_CODE, max_code)
+        ref = runs[(code, 1, 1)]
+        for m_load in range(1, plan.fanout_max + 1):
+            if m_load == 1:
+                run_m = ref
+                recv[s].append([1.0] * 7)
+                send[s].append([1.0] * 7)
+            else:
+                # a coupler's fundamental falls roughly as 1 / (1 + (m - 1) λ) with load: a guess for the detuning
+                guess = k_table[abs(code)] / (1 + 0.25 * (m_load - 1))
+                run_m = measure_coupling_function(osc, code=code, carrier_hz=carrier_hz, kvco_hz_per_v=kvco,
+                                                  k_guess_rad_s=guess, m_a=m_load, m_b=1, slips=plan.slips)
+                runs[(code, m_load, 1)] = run_m
+                for table, fit, base in ((recv, run_m.a, ref.a), (send, run_m.b, ref.b)):
+                    new, old = np.asarray(fit.coef), np.asarray(base.coef)
+                    factor = new / old
+                    small = np.abs(old) < _SMALL_TERM * abs(old[1])
+                    factor[small] = factor[1]
+                    table[s].append(factor.tolist())
+            fan_res[s].append(max(run_m.a.residual_rel, run_m.b.residual_rel))
+            bar.update(1)
+    return {"codes": codes, "rows": rows, "residual": residual, "receiver": recv, "sender": send,
+            "fanout_residual": fan_res, "runs": runs}
+
+
 def _sha256_files(paths: list[Path]) -> str:
     digest = hashlib.sha256()
     for p in sorted(paths, key=lambda q: q.name):
@@ -223,7 +283,8 @@ def characterize_all(out_dir: str | Path, *, quick: bool = False, progress: bool
     osc = RingOscillator()
     dac = CouplerDAC()
     n_codes = dac.max_code * (2 if plan.both_signs else 1) + (0 if plan.both_signs else 1) + 1
-    total = plan.tuning_points + 2 + 3 + n_codes + 1 + plan.mc_rings + plan.mc_pairs
+    total = plan.tuning_points + 2 + 3 + n_codes + 1 + plan.mc_rings + plan.mc_pairs + 2 * dac.max_code \
+        + 2 * plan.fanout_max
     bar = tqdm(total=total, desc="characterize", unit="run", disable=not progress, leave=False)
     raw: dict[str, Any] = {"plan": dataclasses.asdict(plan), "seed": seed}
     try:
@@ -255,6 +316,15 @@ def characterize_all(out_dir: str | Path, *, quick: bool = False, progress: bool
         kfits = _k_table(osc, f_a=nominal.f0_hz, kvco=kvco, both_signs=plan.both_signs, bar=bar)
         kmax = dac.max_code
         k_full = abs(kfits[kmax].fit.k_rad_s)
+
+        # 2b. the coupling function at the array's carrier: a cell with one coupler attached at
+        # the nominal control (where K_eff is measured), every cell trimmed to it
+        bar.set_postfix_str("coupling function")
+        carrier = kfits[0].f_a_pair_hz
+        table_k = [0.0] + [float(np.mean([abs(kfits[c].fit.k_rad_s) for c in (k, -k) if c in kfits]))
+                           for k in range(1, kmax + 1)]
+        hfun = _coupling_function_tables(osc, carrier_hz=carrier, kvco=kvco * carrier / nominal.f0_hz,
+                                         k_table=table_k, plan=plan, bar=bar)
 
         # 3. locking regimes at full code
         bar.set_postfix_str("locking")
@@ -315,6 +385,17 @@ def characterize_all(out_dir: str | Path, *, quick: bool = False, progress: bool
                  "f_a_pair_hz": m.f_a_pair_hz, "f_b_pair_hz": m.f_b_pair_hz}
         for c, m in sorted(kfits.items())}
     raw["k_table_rad_s"] = table
+    raw["coupling_function"] = {
+        "terms": list(COUPLING_TERMS), "carrier_hz": carrier, "codes": hfun["codes"], "rows_rad_s": hfun["rows"],
+        "residual_rel": hfun["residual"], "fanout_receiver": hfun["receiver"], "fanout_sender": hfun["sender"],
+        "fanout_residual": hfun["fanout_residual"], "fanout_ref_code": FANOUT_REF_CODE,
+        "runs": {f"{c:+d}@{ma},{mb}": {"a": list(m.a.coef), "b": list(m.b.coef), "lag_a_rad": m.a.lag_rad,
+                                        "lag_b_rad": m.b.lag_rad, "residual_a": m.a.residual_rel,
+                                        "residual_b": m.b.residual_rel, "window_bias_a": list(m.a.window_bias),
+                                        "window_bias_b": list(m.b.window_bias), "f_open_hz": list(m.f_open_hz),
+                                        "vctrl_v": list(m.vctrl_v), "closing_shift_hz": list(m.closing_shift_hz),
+                                        "cycles": m.cycles, "seconds": m.seconds}
+                 for (c, ma, mb), m in hfun["runs"].items()}}
     raw["sign_asymmetry"] = {str(c): a for c, a in asym.items()}
     raw["coupler_conductance_full_s"] = 2 * dac.path_conductance_s(kmax)
 
@@ -370,6 +451,12 @@ def characterize_all(out_dir: str | Path, *, quick: bool = False, progress: bool
         f"(lone: {nominal.f0_hz / 1e6:.1f} MHz), in-phase locked at code +{kmax} at {f_on / 1e6:.1f} MHz; its tuning "
         f"slope is {kfits[0].fit.delta_omega_rad_s / kfits[0].delta_omega_free_rad_s:.2f} of a lone cell's. K_eff "
         f"is measured with that load. "
+        f"Coupling function (format 2): each cell's own phase velocity on a slipping pair (Dw ~ 1.5 x the locking "
+        f"range, {plan.slips:g} slips), both cells trimmed with the coupler open to {carrier / 1e6:.1f} MHz -/+ Dw/2, "
+        f"regressed on window-averaged sin kx, cos kx (k <= 3; unbiased) against the open-coupler frequency; rows "
+        f"per code at one coupler per cell (worst residual {max(hfun['residual']):.3f} of |a1|); load factors from "
+        f"runs with m = 2..{plan.fanout_max} couplers on one cell at code +/-{FANOUT_REF_CODE} (open DACs of that "
+        f"code as the extra load). "
         f"Every figure is for this project's level-1 model process, not a foundry PDK."
     )
     cal = Calibration(
@@ -382,7 +469,10 @@ def characterize_all(out_dir: str | Path, *, quick: bool = False, progress: bool
         coupler_k_rad_s=tuple(table), coupler_energy_per_cycle_j=e_coupler, coupling_harmonics=harm,
         period_jitter_s=jit.net_s, sigma_f0_rel=sigma_f0, sigma_k_rel=sigma_k, ngspice_version=version,
         netlist_sha256=_sha256_files(paths), notes=notes, coupler_load_f_rel=load_rel,
-        coupler_on_f_rel_per_bit=on_rel)
+        coupler_on_f_rel_per_bit=on_rel, carrier_hz=carrier, coupling_codes_rad_s=hfun["rows"],
+        coupling_residual=hfun["residual"], fanout_receiver=hfun["receiver"], fanout_sender=hfun["sender"],
+        fanout_residual=hfun["fanout_residual"], tuning_vctrl_v=fit.vctrl_v, tuning_f_hz=fit.f0_hz,
+        fanout_ref_code=min(FANOUT_REF_CODE, kmax))
     raw["seconds"] = time.monotonic() - t_start
     from hw.plots import write_plots
 

@@ -599,7 +599,7 @@ class ArrayTrim:
 def trim_array(osc: RingOscillator, *, couplings: dict[tuple[int, int], int], target_f_hz: Sequence[float],
                kvco_hz_per_v: float, vctrl_v: Sequence[float] | None = None, dac: CouplerDAC | None = None,
                tol_rel: float = 2e-3, max_iterations: int = 6, cycles: int = 12,
-               timeout_s: float = 120.0) -> ArrayTrim:
+               timeout_s: float = 120.0, loads: Sequence[tuple[int, int, int]] = ()) -> ArrayTrim:
     """Trim each cell's control so its loaded frequency meets its target.
 
     A coupler's switches load the ring nodes they touch (tens of % of f0 per coupler, more
@@ -623,7 +623,7 @@ def trim_array(osc: RingOscillator, *, couplings: dict[tuple[int, int], int], ta
     v_prev = f_prev = None
     for it in range(1, max_iterations + 1):
         stop_s = (cycles + 4) * period_s * 1.6  # loaded cells run slower than the target at first
-        bench = cells.array_bench(osc, vctrl_v=v.tolist(), couplings=couplings, dac=open_dac)
+        bench = cells.array_bench(osc, vctrl_v=v.tolist(), couplings=couplings, dac=open_dac, loads=loads)
         ic = {}
         for i in range(targets.size):
             ic.update({f"n{i}_0": 0.0, f"n{i}_1": osc.process.vdd_v})
@@ -693,3 +693,195 @@ def measure_array(osc: RingOscillator, *, couplings: dict[tuple[int, int], int],
               for i in range(n)]
     return {"trim": trim, "trim_s": trim_s, "transient_s": run_s, "deck": text, "phases": phases,
             "stop_s": stop_s, "kvco_hz_per_v": kvco, "couplers": len(couplings)}
+
+
+# --- the coupling function as it acts on each cell ------------------------------------------
+#: the terms of a coupling function H(x) = b0 + Σ_k (a_k sin kx + b_k cos kx), k ≤ 3, in this
+#: order wherever a coefficient vector is stored (rad/s)
+COUPLING_TERMS = ("b0", "a1", "b1", "a2", "b2", "a3", "b3")
+
+
+def _basis(x: np.ndarray, harmonics: int) -> np.ndarray:
+    """(…, 1 + 2H): 1, sin x, cos x, sin 2x, cos 2x, … ."""
+    cols = [np.ones_like(x)]
+    for k in range(1, harmonics + 1):
+        cols += [np.sin(k * x), np.cos(k * x)]
+    return np.stack(cols, axis=-1)
+
+
+@dataclass(frozen=True)
+class CouplingFunctionFit:
+    r"""One cell's own phase velocity against the other cell's phase: dθ_i/dt = ω_i + H(x),
+    x = θ_j − θ_i, H(x) = b0 + Σ_{k ≤ H} (a_k sin kx + b_k cos kx).
+
+    coef: (b0, a1, b1, a2, b2, …) in rad/s (`COUPLING_TERMS`), b0 = intercept − ω_open;
+    intercept_rad_s: the fitted constant (ω_open + b0); omega_open_rad_s: the cell's
+    frequency with the coupler's resistors open (its load kept); residual_rel: rms of the
+    velocity residual / |a1|; window_bias: for k = 1..H, the factor by which a regression on
+    the windowed velocity against point values of sin kx, cos kx would have shrunk |c_k|
+    (sinc(k ẋ T/2) averaged over the run) — the bias this fit removes; coverage: fraction
+    of 16 equal x bins holding samples.
+    """
+
+    coef: tuple[float, ...]
+    intercept_rad_s: float
+    omega_open_rad_s: float
+    residual_rel: float
+    window_bias: tuple[float, ...]
+    coverage: float
+    samples: int
+
+    @property
+    def lag_rad(self) -> float:
+        """α of a1 sin x + b1 cos x = c sin(x − α) with c of a1's sign: atan2(−b1, a1)·sign(a1)."""
+        a1, b1 = self.coef[1], self.coef[2]
+        s = 1.0 if a1 >= 0 else -1.0
+        return float(np.arctan2(-b1 * s, a1 * s))
+
+
+def fit_coupling_function(t_self: np.ndarray, theta_self: np.ndarray, t_other: np.ndarray,
+                          theta_other: np.ndarray, *, period_s: float, omega_open_rad_s: float,
+                          harmonics: int = 3, samples_per_period: int = 4,
+                          min_coverage: float = 0.75) -> CouplingFunctionFit:
+    r"""Fit H of the coupler into one cell from its own phase record and the other cell's.
+
+    The velocity is taken over windows of one carrier period (the edge phases ripple within
+    a cycle): y = (θ_i(t + T/2) − θ_i(t − T/2)) / T. A regression of y on sin kx(t), cos kx(t)
+    at the window's centre would be biased — over a window where x moves at ẋ the mean of
+    e^{ikx} is e^{ikx(t)}·sinc(kẋT/2), so harmonic k comes out shrunk by that factor (reported
+    as `window_bias`). Here each basis function is instead averaged over the same window
+    from the interpolated x(t), so y = ω + Σ c_m ⟨basis_m⟩_window holds exactly for the model
+    and the fit is unbiased. Samples are weighted by 1/(their x bin's count), so the slow
+    part of a slip does not outweigh the fast part.
+    """
+    lo = max(t_self[0], t_other[0]) + period_s
+    hi = min(t_self[-1], t_other[-1]) - period_s
+    if hi - lo < 4 * period_s:
+        raise CharacterizeError(f"the phase records overlap for {max(hi - lo, 0) / period_s:.2g} periods; need >= 4")
+    fine = np.arange(lo - period_s / 2, hi + period_s / 2, period_s / 64)
+    x_fine = np.interp(fine, t_other, theta_other) - np.interp(fine, t_self, theta_self)
+    basis_fine = _basis(x_fine, harmonics)
+    cum = np.concatenate([np.zeros((1, basis_fine.shape[1])),
+                          np.cumsum(0.5 * (basis_fine[1:] + basis_fine[:-1]) * np.diff(fine)[:, None], axis=0)])
+    grid = np.arange(lo, hi, period_s / samples_per_period)
+    lo_w, hi_w = grid - period_s / 2, grid + period_s / 2
+    X = np.stack([np.interp(hi_w, fine, cum[:, c]) - np.interp(lo_w, fine, cum[:, c])
+                  for c in range(cum.shape[1])], axis=-1) / period_s
+    y = (np.interp(hi_w, t_self, theta_self) - np.interp(lo_w, t_self, theta_self)) / period_s
+    x_mid = np.interp(grid, t_other, theta_other) - np.interp(grid, t_self, theta_self)
+    x_wrapped = np.angle(np.exp(1j * x_mid))
+    bins = np.floor((x_wrapped + np.pi) / (2 * np.pi) * 16).astype(int).clip(0, 15)
+    counts = np.bincount(bins, minlength=16)
+    coverage = float(np.count_nonzero(counts) / 16)
+    if coverage < min_coverage:
+        raise CharacterizeError(f"the phase difference covers {coverage:.0%} of the circle (< {min_coverage:.0%}): "
+                                f"the pair did not drift; detune it further to fit the coupling function")
+    if grid.size < 4 * (2 * harmonics + 1):
+        raise CharacterizeError(f"only {grid.size} velocity samples; need >= {4 * (2 * harmonics + 1)}")
+    w = np.sqrt(1.0 / counts[bins])
+    coef, *_ = np.linalg.lstsq(X * w[:, None], y * w, rcond=None)
+    resid = y - X @ coef
+    a1 = float(coef[1])
+    rms = float(np.sqrt(np.sum(w**2 * resid**2) / np.sum(w**2)))
+    rate = (np.interp(hi_w, fine, x_fine) - np.interp(lo_w, fine, x_fine)) / period_s
+    bias = tuple(float(np.mean(np.sinc(k * rate * period_s / (2 * np.pi)))) for k in range(1, harmonics + 1))
+    values = [float(coef[0]) - omega_open_rad_s, *map(float, coef[1:])]
+    return CouplingFunctionFit(coef=tuple(values), intercept_rad_s=float(coef[0]),
+                               omega_open_rad_s=float(omega_open_rad_s),
+                               residual_rel=rms / abs(a1) if a1 else float("inf"), window_bias=bias,
+                               coverage=coverage, samples=int(grid.size))
+
+
+@dataclass(frozen=True)
+class CouplingFunctionMeasurement:
+    """A pair joined by one coupler at `code`, cell a with `m_a` couplers attached in all and
+    b with `m_b` (the others: same-code DACs with open resistors, `cells.array_bench`'s loads),
+    both trimmed with the resistors open to carrier ∓ detuning/2, then run closed.
+
+    a: H of the coupler into a (receiver load m_a, sender load m_b); b: into b (m_b, m_a).
+    f_open_hz: the cells' trimmed open-coupler frequencies; vctrl_v: their controls;
+    closing_shift_hz: what closing the coupler adds to each cell's frequency averaged over
+    the phase difference (b0 / 2π); t_s, x_rad: the phase difference (for plots).
+    """
+
+    code: int
+    m_a: int
+    m_b: int
+    carrier_hz: float
+    a: CouplingFunctionFit
+    b: CouplingFunctionFit
+    f_open_hz: tuple[float, float]
+    vctrl_v: tuple[float, ...]
+    closing_shift_hz: tuple[float, float]
+    cycles: int
+    seconds: float
+    t_s: np.ndarray
+    x_rad: np.ndarray
+    deck: str
+
+
+def measure_coupling_function(osc: RingOscillator, *, code: int, carrier_hz: float, kvco_hz_per_v: float,
+                              k_guess_rad_s: float, m_a: int = 1, m_b: int = 1, dac: CouplerDAC | None = None,
+                              detune_per_lock: float = 1.5, slips: float = 5.0, harmonics: int = 3,
+                              points_per_period: int = 100, max_cycles: int = 2000,
+                              timeout_s: float = 300.0) -> CouplingFunctionMeasurement:
+    r"""Measure the coupling function of one coupler into each of its two cells, at a load.
+
+    The pair's phase difference obeys dψ/dt = Δω + H(−ψ) − H(ψ) (ψ = θ_b − θ_a): the even
+    part of H cancels there, so a fit on ψ alone (`fit_adler`) cannot see b0 or b_k. Each
+    cell's *own* velocity is fitted instead (`fit_coupling_function`), against its frequency
+    with the coupler open (the trim run). The cells are trimmed (`trim_array`, resistors
+    open, loads kept) to carrier ∓ Δ/2 with Δ = `detune_per_lock` × the locking range 2|a1|
+    (from `k_guess_rad_s`), so ψ slips round the circle `slips` times; a pair that still
+    locks is detuned 1.6× further (up to three times). Loads: m − 1 open DACs at `code` per
+    cell, to a third, uncoupled cell at the carrier when the loads differ or exist.
+    """
+    from hw.spice import cells, run
+
+    if not (isinstance(m_a, int) and isinstance(m_b, int) and m_a >= 1 and m_b >= 1):
+        raise CharacterizeError(f"m_a and m_b must be integers >= 1, not {m_a!r}, {m_b!r}")
+    dac = dac or cells.CouplerDAC(n_stages=osc.n_stages)
+    loads = [(0, 2, code)] * (m_a - 1) + [(1, 2, code)] * (m_b - 1)
+    n = 3 if loads else 2
+    period_s = 1 / carrier_hz
+    level = osc.process.vdd_v / 2
+    detune_hz = detune_per_lock * 2 * abs(k_guess_rad_s) / (2 * np.pi)
+    t0 = time.perf_counter()
+    trim = None
+    for _attempt in range(4):
+        targets = [carrier_hz - detune_hz / 2, carrier_hz + detune_hz / 2] + ([carrier_hz] if n == 3 else [])
+        trim = trim_array(osc, couplings={(0, 1): code}, target_f_hz=targets, kvco_hz_per_v=kvco_hz_per_v,
+                          vctrl_v=None if trim is None else trim.vctrl_v, dac=dac, tol_rel=3e-4, max_iterations=8,
+                          timeout_s=timeout_s, loads=loads)
+        beat = 2 * np.pi * (trim.f_hz[1] - trim.f_hz[0]) * np.sqrt(max(1 - 1 / detune_per_lock**2, 0.2))
+        cycles = int(min(max_cycles, 8 + slips * 2 * np.pi / beat / period_s))
+        stop_s = cycles * period_s
+        bench = cells.array_bench(osc, vctrl_v=list(trim.vctrl_v), couplings={(0, 1): code}, dac=dac, loads=loads)
+        ic = {"n0_0": 0.0, "n0_1": osc.process.vdd_v, "n1_2": 0.0, "n1_3": osc.process.vdd_v}
+        if n == 3:
+            ic.update({"n2_0": 0.0, "n2_1": osc.process.vdd_v})
+        text = cells.deck(bench, step_s=period_s / points_per_period, stop_s=stop_s, ic=ic)
+        tr = run.transient(text, stop_s=stop_s, timeout_s=timeout_s)
+        rec = [ring_phase(tr.time_s, [tr.v(f"n{i}_{k}") for k in range(osc.n_stages)], level=level, skip_cycles=6)
+               for i in (0, 1)]
+        (ta, tha), (tb, thb) = rec
+        try:
+            fit_a = fit_coupling_function(ta, tha, tb, thb, period_s=period_s, harmonics=harmonics,
+                                          omega_open_rad_s=2 * np.pi * trim.f_hz[0])
+            fit_b = fit_coupling_function(tb, thb, ta, tha, period_s=period_s, harmonics=harmonics,
+                                          omega_open_rad_s=2 * np.pi * trim.f_hz[1])
+            break
+        except CharacterizeError as exc:
+            if "did not drift" not in str(exc):
+                raise
+            detune_hz *= 1.6
+    else:
+        raise CharacterizeError(f"code {code:+d} (m = {m_a}, {m_b}): the pair stayed locked up to a detuning of "
+                                f"{detune_hz / 1.6:.3g} Hz; cannot fit its coupling function")
+    grid = np.linspace(max(ta[0], tb[0]), min(ta[-1], tb[-1]), 400)
+    x = np.angle(np.exp(1j * (np.interp(grid, tb, thb) - np.interp(grid, ta, tha))))
+    return CouplingFunctionMeasurement(
+        code=int(code), m_a=m_a, m_b=m_b, carrier_hz=float(carrier_hz), a=fit_a, b=fit_b,
+        f_open_hz=(float(trim.f_hz[0]), float(trim.f_hz[1])), vctrl_v=tuple(trim.vctrl_v),
+        closing_shift_hz=(fit_a.coef[0] / (2 * np.pi), fit_b.coef[0] / (2 * np.pi)), cycles=cycles,
+        seconds=time.perf_counter() - t0, t_s=grid, x_rad=x, deck=text)

@@ -3,7 +3,8 @@
 tuning.png (f0 vs control with the line fit), k_per_code.png (K_eff vs code, both signs,
 against a straight line through the full code), locking.png (ψ vs cycles for the three
 regimes, and dψ/dt vs ψ of the full-code drift with its Adler fit), jitter.png (histogram
-of the periods under transient noise).
+of the periods under transient noise), coupling_function.png (H(x) per code at one coupler
+per cell against K_eff sin x, and each term's load factor against the fan-out m).
 """
 
 from __future__ import annotations
@@ -84,6 +85,40 @@ def write_plots(out: Path, *, raw: dict, kfits: dict, jitter: Any, locks: tuple,
     written.append(out / "locking.png")
     _save(fig, written[-1])
     plt.close(fig)
+
+    # coupling function
+    hf = raw.get("coupling_function")
+    if hf is not None:
+        fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
+        x = np.linspace(-np.pi, np.pi, 361)
+        basis = np.stack([np.ones_like(x)] + [f(k * x) for k in (1, 2, 3) for f in (np.sin, np.cos)], axis=-1)
+        rows = np.asarray(hf["rows_rad_s"])
+        codes = hf["codes"]
+        for code, row in zip(codes, rows):
+            if abs(code) % 2 == 1 or abs(code) == max(abs(c) for c in codes):
+                color = f"C{abs(code) // 2}"
+                ls = "-" if code > 0 else "--"
+                ax1.plot(np.degrees(x), basis @ row / 1e6, ls, color=color, lw=1.3, label=f"code {code:+d}")
+                ax1.plot(np.degrees(x), row[1] * np.sin(x) / 1e6, ":", color=color, lw=0.8)
+        ax1.set_xlabel("x = theta_j - theta_i (deg)")
+        ax1.set_ylabel("H(x) (Mrad/s)")
+        ax1.set_title("coupling function per code (dotted: K_eff sin x)")
+        ax1.legend(fontsize=7, ncol=2)
+        ms = np.arange(1, len(hf["fanout_receiver"][0]) + 1)
+        for s_idx, sign in enumerate("+-"):
+            for table, mark in ((hf["fanout_receiver"], "o"), (hf["fanout_sender"], "s")):
+                t = np.asarray(table[s_idx])
+                who = "receiver" if table is hf["fanout_receiver"] else "sender"
+                for term, color in ((0, "C0"), (1, "C1"), (2, "C2")):
+                    ax2.plot(ms, t[:, term], mark + ("-" if sign == "+" else "--"), color=color, ms=4,
+                             label=f"{hf['terms'][term]}, {who} load, {sign}code" if term == 1 or s_idx == 0 else None)
+        ax2.set_xlabel("couplers on the cell (m)")
+        ax2.set_ylabel("factor against m = 1")
+        ax2.set_title(f"load factors at code ±{hf['fanout_ref_code']}")
+        ax2.legend(fontsize=6, ncol=2)
+        written.append(out / "coupling_function.png")
+        _save(fig, written[-1])
+        plt.close(fig)
 
     # jitter
     fig, ax = plt.subplots(figsize=(5, 3.5))

@@ -29,6 +29,9 @@ class Dynamics(nn.Module):
         self.K_cond = nn.Parameter(torch.empty(c, c))
         self.omega_cond = nn.Parameter(torch.empty(1, c))
         self.K_drive = nn.Parameter(torch.empty(config.num_classes, n, c))
+        #: the circuit's coupling function as a shape on each coupler (`oscsim.shaped`), or None:
+        #: pure Kuramoto sine coupling (not part of the state dict: the hardware's, not learned)
+        self.shape = None
 
     @property
     def scales(self) -> tuple[float, float, float]:
@@ -53,12 +56,14 @@ class Dynamics(nn.Module):
             self.K_cond.fill_diagonal_(0.0)
 
     def params(self) -> KuramotoParams:
-        """The effective system the integrators take (diagonals zeroed, scales applied)."""
+        """The effective system the integrators take (diagonals zeroed, scales applied), with
+        the coupling function of `shape` on every coupler when one is set."""
         k_scale, c_scale, d_scale = self.scales
-        return KuramotoParams.from_raw(
+        params = KuramotoParams.from_raw(
             K=self.K, omega=self.omega, drive=self.K_drive, C=self.K_cond, nu=self.omega_cond,
             k_scale=k_scale, c_scale=c_scale, drive_scale=d_scale,
         )
+        return params if self.shape is None else self.shape.apply(params)
 
 
 class Un0(nn.Module):

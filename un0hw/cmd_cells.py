@@ -1,4 +1,5 @@
-"""`un0hw cells characterize`: measure the oscillator and coupler cells in ngspice → hw.Calibration."""
+"""`un0hw cells characterize`: measure the oscillator and coupler cells in ngspice → hw.Calibration.
+`un0hw cells check-array`: a compiled array's cells (or random small arrays) in ngspice against oscsim."""
 
 from __future__ import annotations
 
@@ -7,12 +8,14 @@ import sys
 import tempfile
 from pathlib import Path
 
+from analysis.array_check import ArrayCheckError
+from compiler.options import CompileError
 from hw.calibration import CalibrationError
 from hw.measure import CharacterizeError
 from hw.spice.run import SpiceError
 from un0hw.options import CliError, PathOption, paths
 
-ERRORS = (CalibrationError, SpiceError, CharacterizeError)
+ERRORS = (CalibrationError, SpiceError, CharacterizeError, ArrayCheckError, CompileError)
 
 
 def cmd_cells_characterize(args: argparse.Namespace) -> int:
@@ -43,9 +46,80 @@ def cmd_cells_characterize(args: argparse.Namespace) -> int:
     return 0
 
 
+def _demo_array_a(calibration):
+    """The shipped model compiled with the demo's array-A options (`un0hw.demo`)."""
+    import compiler
+    import models
+    from models.checkpoint import SHIPPED
+    from oscsim import sha256_file
+    from un0hw.demo import OPERATING_POINTS, SEED
+
+    model = models.load(SHIPPED)
+    return compiler.compile(model, compiler.CompileOptions(**OPERATING_POINTS["A"], seed=SEED),
+                            calibration=calibration, source=str(SHIPPED), source_sha256=sha256_file(SHIPPED))
+
+
+def cmd_cells_check_array(args: argparse.Namespace) -> int:
+    from analysis.array_check import check_random, run_check
+    from compiler.emit import SPICE_ARRAY_MAX_CELLS, SPICE_ARRAY_MIN_CELLS
+    from hw.calibration import Calibration
+    from hw.spice.run import unavailable_reason
+
+    if not SPICE_ARRAY_MIN_CELLS <= args.cells <= SPICE_ARRAY_MAX_CELLS:
+        raise CliError(f"--cells must be in {SPICE_ARRAY_MIN_CELLS}..{SPICE_ARRAY_MAX_CELLS}, not {args.cells}")
+    if args.random is not None and args.random < 1:
+        raise CliError(f"--random must be >= 1, not {args.random}")
+    if args.random is not None and args.ir is not None:
+        raise CliError("--random runs random arrays; give no IR with it")
+    if args.starts < 1:
+        raise CliError(f"--starts must be >= 1, not {args.starts}")
+    reason = unavailable_reason()
+    if reason is not None:
+        raise SpiceError(f"cannot run the array check without ngspice: {reason}")
+    cal = Calibration.load(args.calibration) if args.calibration is not None else None
+    out = Path(args.output)
+    if args.random is not None:
+        summary = check_random(args.random, out, calibration=cal or Calibration.default(), seed=args.seed,
+                               quick=args.quick, trim=args.trim, progress=not args.no_progress)
+        print(f"wrote {out / 'summary.json'}: {args.random} random arrays ({summary['coupling_model']})")
+        print(f"  median final error {summary['median_final_circular_error_rad']:.3f} rad, run mean "
+              f"{summary['median_mean_circular_error_rad']:.3f} rad; ratio to uncoupled "
+              f"{summary['median_ratio_to_uncoupled']:.3f}; sine-only oscsim: final "
+              f"{summary['median_sine_only_final_circular_error_rad']:.3f} rad")
+        return 0
+    if args.ir is not None:
+        import compiler
+
+        ir = compiler.ArrayIR.load(args.ir)
+    else:
+        ir = _demo_array_a(cal or Calibration.default())
+    import numpy as np
+
+    rng = np.random.default_rng(args.seed)
+    reports = []
+    for k in range(args.starts):
+        theta0 = rng.uniform(-np.pi, np.pi, args.cells)
+        where = out if args.starts == 1 else out / f"start{k:02d}"
+        reports.append(run_check(ir, where, quick=args.quick, n_cells=args.cells, calibration=cal, theta0=theta0,
+                                 trim=args.trim))
+    for r in reports:
+        print(f"wrote {r['report']}: cells {r['cells']}, {r['coupling_model']}")
+        print(f"  final error {r['final_circular_error_rad']:.3f} rad (uncoupled "
+              f"{r['uncoupled_final_circular_error_rad']:.3f}, sine-only {r['sine_only_final_circular_error_rad']:.3f}); "
+              f"run mean {r['mean_circular_error_rad']:.3f} rad (uncoupled {r['uncoupled_mean_circular_error_rad']:.3f})")
+    if args.starts > 1:
+        from analysis.array_check import SUMMARY, _distribution, _write
+
+        summary = {"ir": str(args.ir) if args.ir else "shipped model, demo array A", "cells": args.cells,
+                   "seed": args.seed, **_distribution(reports)}
+        _write(out / SUMMARY, summary)
+        print(f"wrote {out / SUMMARY}: median final error {summary['median_final_circular_error_rad']:.3f} rad")
+    return 0
+
+
 def register(sub) -> None:
     p = sub.add_parser("cells", help="circuit-level oscillator and coupler cells (ngspice)")
-    cells_sub = p.add_subparsers(dest="cells_command", required=True, metavar="{characterize}")
+    cells_sub = p.add_subparsers(dest="cells_command", required=True, metavar="{characterize,check-array}")
     c = cells_sub.add_parser("characterize",
                              help="measure f0, tuning, K_eff per coupler code, energy, jitter and mismatch "
                                   "in ngspice and write a measured hw.Calibration JSON")
@@ -59,3 +133,26 @@ def register(sub) -> None:
     c.add_argument("--no-progress", action="store_true", help="no progress bar")
     c.set_defaults(func=cmd_cells_characterize)
     paths(c, PathOption("output", "out-file", "-o/--output"), PathOption("plots", "out-dir", "--plots"))
+
+    from compiler.circuit import TRIMS
+
+    a = cells_sub.add_parser("check-array",
+                             help="a compiled array's cells as transistor-level rings and coupler DACs in ngspice "
+                                  "against oscsim on the measured coupling function (or --random small arrays)")
+    a.add_argument("ir", type=Path, nargs="?", default=None,
+                   help="compiled IR folder (default: the shipped model compiled with the demo's array-A options)")
+    a.add_argument("--cells", type=int, default=4, help="cells to build (4..8, default 4)")
+    a.add_argument("--seed", type=int, default=0, help="seed of the initial phases (and the random arrays)")
+    a.add_argument("--starts", type=int, default=1, help="initial phases to run (each in OUT/startNN; default 1)")
+    a.add_argument("--random", type=int, default=None, metavar="M",
+                   help="run M random arrays (4-8 cells, random codes of both signs, random starts) instead")
+    a.add_argument("--calibration", type=Path, default=None,
+                   help="calibration JSON (default: the one stored in the IR; the built-in default for --random)")
+    a.add_argument("--trim", choices=TRIMS, default="closed",
+                   help="how the cells are trimmed: against their closed couplers (default) or open ones")
+    a.add_argument("--quick", action="store_true", help="40 cycles at 60 points per period and a 1e-3 trim")
+    a.add_argument("-o", "--output", type=Path, required=True, help="folder for array-check.json, the plot and deck")
+    a.add_argument("--no-progress", action="store_true", help="no progress bar")
+    a.set_defaults(func=cmd_cells_check_array)
+    paths(a, PathOption("ir", "dir", "IR"), PathOption("calibration", "file", "--calibration"),
+          PathOption("output", "out-dir", "-o/--output"))

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 from PySpice.Spice.Netlist import Circuit, SubCircuit
@@ -194,7 +195,9 @@ def period_measure_lines(node: str, level_v: float, *, first_rise: int = 3) -> t
 
 def write_cir(deck_text: str, path: str | os.PathLike) -> None:
     """Write a deck as a plain `.cir` file, atomically (a reader never sees half of one)."""
-    from oscsim import atomic_path  # the shared helper; oscsim is an allowed import of hw/
+    from oscsim import (
+        atomic_path,  # the shared helper; oscsim is an allowed import of hw/
+    )
 
     with atomic_path(path) as tmp:
         tmp.write_text(deck_text)
@@ -305,7 +308,7 @@ class CouplerDAC:
 
     @property
     def subckt_name(self) -> str:
-        return f"un0_cdac{self.bits}"
+        return f"un0_cdac{self.bits}" + ("_open" if self.open_resistors else "")
 
     def with_code(self, code: int) -> CouplerDAC:
         return replace(self, code=code)
@@ -379,18 +382,20 @@ class CouplerDAC:
         return {f"{'ep' if s > 0 else 'en'}{i}": bool(self.code != 0 and s == sign and mag >> i & 1)
                 for s in (1, -1) for i in range(m)}
 
-    def add_to(self, circuit: Circuit, *, a: str, b: str, supply: str = "vddc") -> None:
+    def add_to(self, circuit: Circuit, *, a: str, b: str, supply: str = "vddc", tag: str = "") -> None:
         """Add the DAC between cells whose top-level outputs are `{a}0..` and `{b}0..`.
 
         The enable lines are tied to `supply` (high) or ground (low) per the code; the
-        subcircuit definition is added to `circuit` once.
+        subcircuit definition is added to `circuit` once. `tag` tells apart several DACs
+        on one pair (instance `c_{a}{b}{tag}`).
         """
-        circuit.subcircuit(self.subcircuit())
+        if self.subckt_name not in {sub.name for sub in circuit.subcircuits}:
+            circuit.subcircuit(self.subcircuit())
         levels = self.enable_levels()
         m = self.bits - 1
         ens = [supply if levels[f"ep{i}"] else circuit.gnd for i in range(m)]
         ens += [supply if levels[f"en{i}"] else circuit.gnd for i in range(m)]
-        circuit.X(f"c_{a}{b}", self.subckt_name, f"{a}0", f"{a}1", f"{b}0", f"{b}1", supply, circuit.gnd, *ens)
+        circuit.X(f"c_{a}{b}{tag}", self.subckt_name, f"{a}0", f"{a}1", f"{b}0", f"{b}1", supply, circuit.gnd, *ens)
 
 
 Coupler = ResistiveCoupler | CouplerDAC
@@ -427,12 +432,16 @@ def pair_bench(osc: RingOscillator, coupler: Coupler, *, vctrl_a_v: float, vctrl
 
 
 def array_bench(osc: RingOscillator, *, vctrl_v: list[float] | tuple[float, ...],
-                couplings: dict[tuple[int, int], int], dac: CouplerDAC | None = None) -> Circuit:
+                couplings: dict[tuple[int, int], int], dac: CouplerDAC | None = None,
+                loads: Sequence[tuple[int, int, int]] = ()) -> Circuit:
     """N rings, each with its own control voltage, and a coupler DAC per listed pair.
 
     Cell i's outputs are `n{i}_0..n{i}_{N-1}`; `couplings[(i, j)] = code` puts one DAC at
     that signed code between cells i and j. A resistor is reciprocal, so one DAC gives
-    K_ij = K_ji: an asymmetric K needs its symmetric part here. Supplies as in `pair_bench`.
+    K_ij = K_ji: an asymmetric K needs its symmetric part here. `loads` adds, per
+    (i, j, code), a DAC at that code with its resistors open: the load of a coupler on
+    both cells (its switches, set by the code), without its coupling — the fan-out of a
+    cell in a larger array. Supplies as in `pair_bench`.
     """
     dac = dac or CouplerDAC(n_stages=osc.n_stages)
     n = len(vctrl_v)
@@ -449,6 +458,10 @@ def array_bench(osc: RingOscillator, *, vctrl_v: list[float] | tuple[float, ...]
         if not (0 <= i < n and 0 <= j < n and i != j):
             raise CellError(f"coupling ({i}, {j}) must join two different cells of 0..{n - 1}")
         dac.with_code(int(code)).add_to(c, a=f"n{i}_", b=f"n{j}_")
+    for k, (i, j, code) in enumerate(loads):
+        if not (0 <= i < n and 0 <= j < n and i != j):
+            raise CellError(f"load coupler ({i}, {j}) must join two different cells of 0..{n - 1}")
+        replace(dac, open_resistors=True, code=int(code)).add_to(c, a=f"n{i}_", b=f"n{j}_", tag=f"l{k}")
     return c
 
 

@@ -18,7 +18,7 @@ def cal() -> Calibration:
 
 
 def test_default_is_valid_and_says_where_its_figures_come_from(cal):
-    assert cal.source == "default" and cal.format_version == 1
+    assert cal.source == "default" and cal.format_version == 2 and not cal.sine_only
     assert cal.f_min_hz < cal.f0_hz < cal.f_max_hz
     assert len(cal.coupler_k_rad_s) == 2 ** (cal.coupler_bits - 1)
     assert "un0hw cells characterize" in cal.notes and "docs/cells/calibration.json" in cal.notes
@@ -36,6 +36,11 @@ def test_default_agrees_with_the_measured_file_it_quotes():
                  "tuning_nonlinearity", "coupler_load_f_rel", "coupler_on_f_rel_per_bit"):
         assert getattr(default, name) == pytest.approx(getattr(measured, name), rel=5e-3), name
     assert default.coupler_k_rad_s == pytest.approx(measured.coupler_k_rad_s, rel=5e-3)
+    def flat(t):
+        return [x for row in t for x in flat(row)] if isinstance(t, tuple) else [t]
+
+    for name in ("coupling_codes_rad_s", "fanout_receiver", "fanout_sender", "tuning_f_hz"):
+        assert flat(getattr(default, name)) == pytest.approx(flat(getattr(measured, name)), rel=5e-3, abs=1e4), name
 
 
 def test_save_load_round_trip_is_exact(cal, tmp_path):
@@ -113,6 +118,71 @@ def test_not_json_and_newer_version_and_missing_file(cal, tmp_path):
     with pytest.raises(CalibrationError, match=r"nope\.json: no such calibration file$"):
         Calibration.load(tmp_path / "nope.json")
     doc = cal.to_dict()
-    doc["format_version"] = 2
-    with pytest.raises(CalibrationError, match=r"format_version 2 is newer than this un0hw reads \(1\)$"):
+    doc["format_version"] = 3
+    with pytest.raises(CalibrationError, match=r"format_version 3 is newer than this un0hw reads \(2\)$"):
         Calibration.load(_write(tmp_path, doc))
+
+
+# --- format 2: the coupling function -------------------------------------------------------
+from hw.calibration import FORMAT_2_FIELDS as V2_FIELDS
+
+
+def test_a_version_1_file_loads_as_the_sine_only_approximation(cal, tmp_path):
+    doc = cal.to_dict()
+    doc["format_version"] = 1
+    for name in V2_FIELDS:
+        doc.pop(name)
+    old = Calibration.load(_write(tmp_path, doc))
+    assert old.sine_only and old.fanout_max == 1 and old == cal.as_sine_only()
+    import numpy as np
+
+    coef = old.coupling_coefficients(np.array([3, -7, 0]), 5, 2)
+    assert coef[:, 1].tolist() == [old.coupler_k_rad_s[3], -old.coupler_k_rad_s[7], 0.0]
+    assert not coef[:, [0, 2, 3, 4, 5, 6]].any()
+    # the shipped measured file of format 1 history: still loads the same way
+    with pytest.raises(CalibrationError, match="format_version 1 has no coupling-function tables; carrier_hz needs "):
+        Calibration.from_dict({**doc, "carrier_hz": 3e8})
+
+
+def test_coupling_coefficients_follow_the_tables_term_by_term(cal):
+    import numpy as np
+
+    rows = np.asarray(cal.coupling_codes_rad_s)
+    recv, send = np.asarray(cal.fanout_receiver), np.asarray(cal.fanout_sender)
+    for code in (-7, -1, 1, 4, 7):
+        row = rows[code + cal.max_code if code < 0 else code + cal.max_code - 1]
+        s = int(code < 0)
+        got = cal.coupling_coefficients(np.array(code), 3, 5)
+        assert got == pytest.approx(row * recv[s, 2] * send[s, 4])
+        assert np.sign(got[1]) == np.sign(code)
+    assert cal.coupling_coefficients(np.array(0), 2, 2).tolist() == [0.0] * 7
+    # beyond the table: held at its last row, and counted
+    assert cal.coupling_coefficients(np.array(4), 50, 1) == pytest.approx(cal.coupling_coefficients(np.array(4), 8, 1))
+    assert cal.fanout_beyond(np.array([1, 8, 9, 50])) == 2
+    with pytest.raises(CalibrationError, match="codes must be integers in -7..7"):
+        cal.coupling_coefficients(np.array(8))
+    # measured shape: a Sakaguchi lag of ~0.6 rad and an even part b0 > 0 for both signs
+    for code in (-7, 7):
+        b0, a1, b1 = cal.coupling_coefficients(np.array(code))[:3]
+        assert b0 > 0.5 * abs(a1) and 0.4 < math.atan2(-b1 * np.sign(a1), abs(a1)) < 0.8
+
+
+@pytest.mark.parametrize("change, match", [
+    (lambda d: d.pop("fanout_sender"), "format_version 2 needs fanout_sender"),
+    (lambda d: d.update(carrier_hz=1e12), "carrier_hz must lie inside the tuning range"),
+    (lambda d: d["coupling_codes_rad_s"].pop(), "coupling_codes_rad_s must be 14 rows"),
+    (lambda d: d["coupling_codes_rad_s"][0].__setitem__(1, 5e7), r"row of code -7 must be finite with a1 of the code's sign"),
+    (lambda d: d["fanout_receiver"][0][0].__setitem__(1, 0.9), "factors at m = 1 must be 1"),
+    (lambda d: d["fanout_receiver"][1].pop(), "fanout_receiver must be"),
+    (lambda d: d["tuning_f_hz"].reverse(), "both increasing"),
+])
+def test_format_2_tables_are_checked(cal, tmp_path, change, match):
+    doc = cal.to_dict()
+    change(doc)
+    with pytest.raises(CalibrationError, match=match):
+        Calibration.load(_write(tmp_path, doc))
+
+
+def test_vctrl_of_f_inverts_the_tuning_curve(cal):
+    assert float(cal.vctrl_of_f(cal.tuning_f_hz[4])) == pytest.approx(cal.tuning_vctrl_v[4])
+    assert 0.9 < float(cal.vctrl_of_f(cal.carrier_hz)) < 1.0
