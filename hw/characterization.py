@@ -62,7 +62,7 @@ class Plan:
     @classmethod
     def of(cls, quick: bool) -> Plan:
         if quick:
-            return cls(tuning_points=5, both_signs=False, jitter_cycles=150, mc_rings=8, mc_pairs=4, fanout_max=3,
+            return cls(tuning_points=5, both_signs=False, jitter_cycles=150, mc_rings=8, mc_pairs=4, fanout_max=5,
                        slips=3.0)
         return cls(tuning_points=13, both_signs=True, jitter_cycles=1000, mc_rings=100, mc_pairs=40)
 

@@ -183,6 +183,10 @@ class Demo:
             ("A+hw", "array A on imperfect hardware: the calibration's phase noise and coupling mismatch, cells "
              "trimmed to the frequency code's resolution", A.to_model(), noisy),
             ("A+untrimmed", "as A+hw with the cells' raw frequency mismatch (σ(f0)·f0, no trim)", A.to_model(), raw),
+            ("A+H", "array A with the circuit's measured coupling function on every coupler (its code's and "
+             "loads' shape; cells trimmed against their closed couplers), no noise", A.to_model(coupling="circuit"),
+             None),
+            ("A+H+hw", "as A+H on imperfect hardware (as A+hw)", A.to_model(coupling="circuit"), noisy),
             ("B", "array B: " + _opts(OPERATING_POINTS["B"]), B.to_model(), None),
         ]
         rows = []
@@ -219,8 +223,11 @@ class Demo:
 
             raise SpiceUnavailable("no measured calibration (the cells step did not run ngspice)")
         r = run_check(self.ctx["ir"]["A"], self.out / "array-check", quick=True, seed=SEED)
-        s.data.update({k: r[k] for k in ("cells", "cycles", "tau_s", "tau_rule", "final_error_rad", "mean_error_rad",
-                                         "start_error_rad", "final_error_uncoupled_rad", "mean_error_uncoupled_rad")})
+        s.data.update({k: r[k] for k in (
+            "cells", "cycles", "tau_s", "tau_rule", "trim_rule", "coupling_model", "final_circular_error_rad",
+            "mean_circular_error_rad", "start_error_rad", "uncoupled_final_circular_error_rad",
+            "uncoupled_mean_circular_error_rad", "sine_only_final_circular_error_rad",
+            "sine_only_mean_circular_error_rad")})
         s.data["plot"] = str(Path(r["plot"]).relative_to(self.out))
         s.data["deck"] = str(Path(r["deck"]).relative_to(self.out))
 

@@ -127,6 +127,9 @@ def test_inputs_of_the_wrong_kind_are_refused(capsys, tmp_path, ckpt, fifo, a_fi
     (["cells", "characterize", "-o", "{tmp}"], "-o/--output"),
     (["cells", "characterize", "-o", "{a_file}/cal.json"], "-o/--output"),
     (["cells", "characterize", "-o", "{tmp}/cal.json", "--plots", "{a_file}"], "--plots"),
+    (["cells", "check-array", "-o", "{a_file}"], "-o/--output"),
+    (["cells", "check-array", "{a_file}", "-o", "{tmp}/out"], "IR"),
+    (["cells", "check-array", "--calibration", "{tmp}/nope.json", "-o", "{tmp}/out"], "--calibration"),
     (["emit", "{ir}", "-o", "{a_file}"], "-o/--output"),
     (["finetune", "{ckpt}", "--nonideal", "{spec}", "-o", "{a_file}"], "-o/--output"),
     (["sweep", "{spec}", "-o", "{a_file}"], "-o/--output"),
@@ -352,3 +355,16 @@ def test_brief_cuts_only_between_words() -> None:
     assert long[len(text[:-2].rstrip())] in " ."  # the cut falls at a word's end
     assert brief(ValueError("short message")) == "short message"
     assert brief(ValueError("Traceback\n  frames\nthe point")) == "the point"
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["cells", "check-array", "--cells", "3", "-o", "{tmp}/out"], "--cells must be in 4..8, not 3"),
+    (["cells", "check-array", "--random", "0", "-o", "{tmp}/out"], "--random must be >= 1, not 0"),
+    (["cells", "check-array", "{ir}", "--random", "2", "-o", "{tmp}/out"], "--random runs random arrays"),
+    (["cells", "check-array", "--starts", "0", "-o", "{tmp}/out"], "--starts must be >= 1"),
+])
+def test_check_array_values(capsys, tmp_path, ir_dir, argv, words) -> None:
+    argv = [a.format(tmp=tmp_path, ir=ir_dir) for a in argv]
+    _, line, _ = run(capsys, *argv)
+    assert words in line, line
+    assert not (tmp_path / "out").exists()

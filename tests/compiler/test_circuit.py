@@ -1,0 +1,122 @@
+"""compiler.circuit: model couplings onto the measured coupling function of the cells (no SPICE)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import compiler
+import models
+from compiler import CompileError, CompileOptions
+from compiler.circuit import realise_directed, realise_ir, realise_symmetric, trim_omega
+from hw.calibration import Calibration
+
+CAL = Calibration.default()
+
+
+@pytest.fixture(scope="module")
+def ir():
+    return compiler.compile(models.Un0.init(models.PUBLISHED["digits-n64"], seed=0), CompileOptions(bits=4, tile=16),
+                            calibration=CAL)
+
+
+def _block(n: int, seed: int, tau: float = 1e-8) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    K = torch.randn(n, n, generator=g, dtype=torch.float64) * 0.5e8 * tau
+    K[torch.rand(n, n, generator=g) < 0.3] = 0.0
+    return K
+
+
+def test_codes_are_reciprocal_and_the_loads_a_fixed_point() -> None:
+    K = _block(7, 0)
+    r = realise_symmetric(K, 1e-8, CAL)
+    assert np.array_equal(r.codes, r.codes.T) and not np.diag(r.codes).any()
+    assert r.load_recv == pytest.approx(CAL.coupler_load(r.codes).sum(axis=1))
+    ks = ((K + K.T) / 2).numpy()
+    assert np.array_equal(np.sign(r.codes), np.sign(ks) * (r.codes != 0))
+    # each code is the nearest one at the pair's loads (geometric mean of both directions)
+    m_r, m_s = r.loads()
+    for i, j in zip(*np.nonzero(np.triu(ks, 1))):
+        cand = np.arange(CAL.max_code + 1) * int(np.sign(ks[i, j]))
+        a1 = np.sqrt(CAL.fundamental(cand, m_r[i, j], m_s[i, j]) * CAL.fundamental(cand, m_s[i, j], m_r[i, j]))
+        assert abs(r.codes[i, j]) == int(np.abs(abs(ks[i, j]) / 1e-8 - a1).argmin())
+
+
+def test_model_units_are_the_calibration_times_tau() -> None:
+    r = realise_symmetric(_block(5, 1), 1e-8, CAL)
+    k_hat, h = r.model_units(1e-8)
+    coef = r.coef() * 1e-8
+    assert k_hat.numpy() == pytest.approx(coef[..., 1])
+    assert h.b0.numpy() == pytest.approx(coef[..., 0]) and h.order == 3
+    # a load asymmetry makes the realised system asymmetric; the codes are not
+    assert np.array_equal(r.codes, r.codes.T)
+    sine = realise_symmetric(_block(5, 1), 1e-8, CAL.as_sine_only())
+    k1, h1 = sine.model_units(1e-8)
+    assert h1 is None and torch.equal(k1, k1.T)
+
+
+def test_trims() -> None:
+    r = realise_symmetric(_block(6, 2), 1e-8, CAL)
+    _, h = r.model_units(1e-8)
+    omega = torch.linspace(-1, 1, 6, dtype=torch.float64)
+    assert torch.equal(trim_omega(omega, h, trim="open"), omega)
+    assert trim_omega(omega, h, trim="closed").numpy() == pytest.approx((omega - h.b0.sum(1)).numpy())
+    with pytest.raises(CompileError, match="trim must be one of open, closed, trajectory"):
+        trim_omega(omega, h, trim="none")
+
+
+def test_directed_drive_codes_per_class() -> None:
+    g = torch.Generator().manual_seed(3)
+    D = torch.randn(4, 6, 3, generator=g, dtype=torch.float64) * 0.4
+    r = realise_directed(D, 1e-8, CAL, np.full(6, 3.0), np.full(3, 6.0))
+    assert r.codes.shape == (4, 6, 3) and (r.codes != 0).any()
+    assert np.array_equal(np.sign(r.codes), np.sign(D.numpy()) * (r.codes != 0))
+    assert r.coef().shape == (4, 6, 3, 7)
+
+
+def test_the_ir_records_its_circuit(ir, tmp_path) -> None:
+    section = ir.doc["circuit"]
+    assert set(section) == {"ir", "full_code", "trim"}
+    full = section["full_code"]["blocks"]["K"]
+    assert full["couplers"] > 0 and full["classes"]
+    code, m_r, m_s, count, *coef = full["classes"][0]
+    assert coef == pytest.approx(CAL.coupling_coefficients(np.array(code), m_r, m_s).tolist())
+    assert sum(c[3] for c in full["classes"]) == full["couplers"]
+    assert len(section["trim"]["omega_open_model"]) == ir.n
+    ir.save(tmp_path / "ir")
+    assert compiler.ArrayIR.load(tmp_path / "ir").doc["circuit"] == section
+
+
+def test_to_model_with_the_circuit_coupling(ir) -> None:
+    sine, circuit = ir.to_model(), ir.to_model(coupling="circuit")
+    assert sine.dynamics.shape is None and circuit.dynamics.shape is not None
+    p = circuit.params()
+    assert p.K_h is not None and p.drive_h is not None
+    assert torch.equal(p.K, sine.params().K)  # the strengths stay the IR's
+    assert not p.K_h.b0.any()  # closed trim: the constant part trimmed out
+    assert ir.to_model(coupling="circuit", trim="open").params().K_h.b0.any()
+    labels = torch.arange(10)
+    theta0 = sine.sample_theta0(10, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        assert not torch.allclose(sine.generate(labels, theta0), circuit.generate(labels, theta0))
+    with pytest.raises(compiler.IRError, match="coupling must be 'sine' or 'circuit'"):
+        ir.to_model(coupling="cosine")
+
+
+def test_training_under_the_shape_reaches_the_couplings(ir) -> None:
+    model = ir.to_model(coupling="circuit").train()
+    labels = torch.arange(4)
+    theta0 = model.sample_theta0(4, generator=torch.Generator().manual_seed(1))
+    model(labels, theta0).square().mean().backward()
+    assert model.dynamics.K.grad is not None and bool(model.dynamics.K.grad.abs().sum() > 0)
+
+
+def test_realise_ir_scales(ir) -> None:
+    physical = realise_ir(ir, scale="ir")
+    resized = realise_ir(ir, scale="full-code")
+    assert physical.taus == {"K": ir.tau_s, "C": ir.tau_s, "drive": ir.tau_s}
+    assert int(np.abs(resized.K.codes).max()) == CAL.max_code
+    assert resized.report()["blocks"]["K"]["couplers"] >= physical.report()["blocks"]["K"]["couplers"]
+    with pytest.raises(CompileError, match="scale must be one of ir, full-code"):
+        realise_ir(ir, scale="half")
