@@ -10,7 +10,7 @@ from pathlib import Path
 from compiler.options import CompileError
 from hw.calibration import CalibrationError
 from oscsim import sha256_file
-from un0hw.options import CHECKPOINT_PATHS, CliError, PathOption, load_model, paths
+from un0hw.options import CHECKPOINT_PATHS, PathOption, load_model, paths
 
 ERRORS = (CompileError, CalibrationError)
 
@@ -51,27 +51,6 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         return 0
     print(summary(ir, args.ir))
     return 0
-
-
-def cmd_emit(args: argparse.Namespace) -> int:
-    import compiler
-    from compiler.emit import rtl_tile
-
-    ir = compiler.load(args.ir)
-    tiles = range(len(ir.tiles)) if args.rtl_tile == "all" else [_tile_index(args.rtl_tile)]
-    for t in tiles:
-        info = rtl_tile(ir, t, args.output, label=args.label)
-        p = info["rtl_parameters"]
-        print(f"wrote {args.output}/tile{t}.memh, .bus.json, .json: {p['N_CELLS']} cells, "
-              f"{p['WEIGHT_BITS']}-bit weights, {info['cycles_per_step']} cycles per Euler step")
-    return 0
-
-
-def _tile_index(text: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise CliError(f"--rtl-tile must be a tile index or 'all', not {text!r}") from None
 
 
 def _si(x: float, unit: str) -> str:
@@ -162,13 +141,3 @@ def register(sub) -> None:
     p.add_argument("--json", action="store_true", help="print array.json (tile member lists as counts)")
     p.set_defaults(func=cmd_inspect)
     paths(p, PathOption("ir", "dir", "IR"))
-
-    p = sub.add_parser("emit", help="write a compiled tile's memory image for the digital RTL tile ($readmemh + bus list)")
-    p.add_argument("ir", type=Path, help="IR folder written by un0hw compile")
-    p.add_argument("--rtl-tile", default="0", help="tile index, or 'all' (default 0)")
-    p.add_argument("--label", type=int, default=None, help="class whose drive is loaded (default: none)")
-    p.add_argument("-o", "--output", type=Path, required=True, help="folder for tile<T>.memh/.bus.json/.json")
-    p.set_defaults(func=cmd_emit)
-    paths(p, PathOption("ir", "dir", "IR"), PathOption("output", "out-dir", "-o/--output"))
-
-
