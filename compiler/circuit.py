@@ -26,7 +26,7 @@ This module maps model couplings onto that:
   - 'closed' (default): the open frequency is ω_i − Σ_j b0_ij, so the constant part of the
     closed couplers brings each cell back to ω_i.
   - 'trajectory': as 'closed', and also minus the mean, along the ideal model's own
-    trajectories, of what the rest of H adds beyond K sin x (`trajectory_offsets`): the
+    trajectories, of what the rest of H adds beyond K sin x (`trajectory_trim`): the
     part of the ψ-dependent error a static trim can take out on average.
   What no static trim removes is the ψ-dependent even part b1 cos x (and the harmonics)
   itself — why the simulator carries H.
@@ -176,7 +176,7 @@ def realise_directed(M: Tensor, tau_s: float, cal, load_recv: np.ndarray, load_s
 
 def trim_omega(omega: Tensor, harmonics, *, trim: str) -> Tensor:
     """The frequencies (model units) the cells' open-coupler trims are set to for 'open' and
-    'closed' (module docstring); 'trajectory' starts from 'closed' (`trajectory_offsets`)."""
+    'closed' (module docstring); 'trajectory' starts from 'closed' (`trajectory_trim`)."""
     if trim not in TRIMS:
         raise CompileError(f"trim must be one of {', '.join(TRIMS)}, not {trim!r}")
     if trim == "open" or harmonics is None:
@@ -278,7 +278,8 @@ def _full_code_tau(M: Tensor, cal, load: np.ndarray | float) -> float:
     return top / a1
 
 
-def realise_ir(ir, *, calibration=None, trim: str = "closed", scale: str = "ir", iterations: int = 3) -> ArrayCircuit:
+def realise_ir(ir, *, calibration=None, trim: str = "closed", scale: str = "ir", tau_s: float | None = None,
+               iterations: int = 3) -> ArrayCircuit:
     """The couplers of `ir` (main K, conditioning C, drive) on `calibration`'s cells (default:
     the IR's). Loads count every coupler on a cell: a main cell's K couplers and its N_c drive
     couplers (at their class-mean load), a conditioning cell's C couplers and the drive
@@ -289,14 +290,16 @@ def realise_ir(ir, *, calibration=None, trim: str = "closed", scale: str = "ir",
     fall below the DAC's LSB and round to no coupler, which the report counts); 'full-code'
     — each block's DAC scaled so its strongest coupling takes the full code (a resistor
     ladder resized for the array: the codes span the block's range, the coupling function's
-    shape per code kept), the shape `ArrayCircuit.shape` puts on the IR's own couplings."""
+    shape per code kept), the shape `ArrayCircuit.shape` puts on the IR's own couplings.
+    `tau_s`: the 'ir' scale's seconds per model time unit instead of the IR's (a shorter τ
+    scales every coupling up onto the codes)."""
     if trim not in TRIMS:
         raise CompileError(f"trim must be one of {', '.join(TRIMS)}, not {trim!r}")
     if scale not in SCALES:
         raise CompileError(f"scale must be one of {', '.join(SCALES)}, not {scale!r}")
     cal = calibration or ir.calibration
     p = ir.to_params(dtype=torch.float32)
-    tau = ir.tau_s
+    tau = ir.tau_s if tau_s is None else float(tau_s)
     n, n_c = p.n, p.n_cond
     drive_to_main = np.full(n, float(n_c))
     drive_from_cond = np.full(n_c, float(n))
@@ -319,3 +322,51 @@ def realise_ir(ir, *, calibration=None, trim: str = "closed", scale: str = "ir",
             break
         drive_to_main, drive_from_cond = new_main, new_cond
     return ArrayCircuit(K=K, C=C, drive=D, taus={"K": tk, "C": tc, "drive": td}, trim=trim, cal=cal, scale=scale)
+
+
+def trajectory_trim(model, *, per_class: int = 25, seed: int = 0) -> tuple[Tensor, Tensor]:
+    """The 'trajectory' trim's offsets (δ_main (N,), δ_cond (N_c,), model units) of a model
+    carrying a `ShapedCoupling` (`model.dynamics.shape`): the mean over `per_class` seeds of
+    every class and over the steps of the ideal (sine) model's own trajectories of what the
+    circuit's coupling adds beyond the sine coupling at those phases — per oscillator. A trim
+    of ω − δ takes out the static part of that error on the trajectories the model runs; the
+    rest moves with the phases and no static trim can follow it."""
+    from oscsim import simulate
+    from oscsim.coupling import gather_drive, gather_drive_harmonics, velocity
+
+    dyn = model.dynamics
+    shape = dyn.shape
+    if shape is None:
+        raise CompileError("the trajectory trim needs a model with the circuit's coupling (dynamics.shape)")
+    cfg = model.config
+    labels = torch.arange(cfg.num_classes).repeat_interleave(per_class)
+    theta0 = model.sample_theta0(len(labels), generator=torch.Generator().manual_seed(seed))
+    with torch.no_grad():
+        dyn.shape = None
+        try:
+            sine = dyn.params()
+        finally:
+            dyn.shape = shape
+        circuit = dyn.params()
+        res = simulate(sine, theta0.to(sine.dtype), labels, steps=cfg.num_steps, T=cfg.integration_time,
+                       method="euler", record=True)
+        batch = len(labels)
+        d_s = gather_drive(sine, labels, batch)
+        d_c, d_h = gather_drive(circuit, labels, batch), gather_drive_harmonics(circuit, labels, batch)
+        total = torch.zeros(sine.n + sine.n_cond, dtype=sine.dtype)
+        frames = res.trajectory[:-1]
+        for state in frames:
+            total += (velocity(circuit, state, d_c, d_h) - velocity(sine, state, d_s)).mean(0)
+    delta = total / len(frames)
+    return delta[: sine.n], delta[sine.n:]
+
+
+def capacitance_factor(cal, codes: np.ndarray) -> np.ndarray:
+    """C_node / C_lone of each cell (last axis: its couplers' codes, 0 = none): a coupler at a
+    code with b magnitude bits on lowers a lone cell's frequency by L + b·L_bit
+    (`hw.Calibration.coupler_load_f_rel`, `coupler_on_f_rel_per_bit`), i.e. adds
+    1/(1 − L − b·L_bit) − 1 of the node's capacitance; the loads add."""
+    popcount = np.array([c.bit_count() for c in range(cal.max_code + 1)], dtype=np.float64)
+    drop = cal.coupler_load_f_rel + popcount[np.abs(codes.astype(np.int64))] * cal.coupler_on_f_rel_per_bit
+    extra = np.where(codes != 0, 1.0 / (1.0 - np.clip(drop, 0.0, 0.95)) - 1.0, 0.0)
+    return 1.0 + extra.sum(axis=-1)

@@ -192,6 +192,9 @@ def circuit_array(K: torch.Tensor, omega: torch.Tensor, cal, *, tau_s: float | N
 
     if trim not in TRIMS:
         raise CompileError(f"trim must be one of {', '.join(TRIMS)}, not {trim!r}")
+    if trim == "trajectory":
+        raise CompileError("the 'trajectory' trim is fitted on a whole model's trajectories "
+                           "(ArrayIR.to_model(trim='trajectory')); a few cells take 'closed' or 'open'")
     K = K.to(torch.float64)
     omega = omega.to(torch.float64)
     n = K.shape[0]

@@ -173,7 +173,8 @@ class ArrayIR:
         every coupler with the measured coupling function's shape of its code and loads on
         the IR's couplings (`compiler.circuit.realise_ir` at the 'full-code' scale,
         `ArrayCircuit.shape`), the cells trimmed by `trim` ('closed': the constant parts
-        trimmed out; 'open': they act)."""
+        trimmed out; 'open': they act; 'trajectory': as 'closed', and ω also less the mean of
+        the rest of H along the model's own trajectories, `compiler.circuit.trajectory_trim`)."""
         if coupling not in ("sine", "circuit"):
             raise IRError(f"coupling must be 'sine' or 'circuit', not {coupling!r}")
         from models import Un0
@@ -191,9 +192,14 @@ class ArrayIR:
             state = {k[len("decoder."):]: v for k, v in self.tensors.items() if k.startswith("decoder.")}
             model.decoder.load_state_dict(state)
         if coupling == "circuit":
-            from compiler.circuit import realise_ir
+            from compiler.circuit import realise_ir, trajectory_trim
 
             dyn.shape = realise_ir(self, scale="full-code", trim=trim).shape()
+            if trim == "trajectory":
+                d_main, d_cond = trajectory_trim(model)
+                with torch.no_grad():
+                    dyn.omega.sub_(d_main.to(dyn.omega).reshape(1, -1))
+                    dyn.omega_cond.sub_(d_cond.to(dyn.omega_cond).reshape(1, -1))
         return model.to(device).eval()
 
     # --- files -------------------------------------------------------------------------------

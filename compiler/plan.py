@@ -11,11 +11,10 @@
 
 `hw.spice.netlist` writes the plan as a hierarchical SPICE netlist (`un0hw emit --spice`).
 
-The two mappings, IR → codes and IR → trims, are two small functions on purpose: the
-bodies below are the first, circuit-blind version (nearest code of the K_eff table, a
-tuning curve read backwards) and are meant to be replaced by a circuit-aware mapping
-(measured coupling function, fan-out loading, trims measured with the couplers closed)
-without changing their signatures or the shape of what they return.
+The two mappings, IR → codes and IR → trims, are two small functions on purpose; both are
+circuit-aware (`compiler.circuit`): codes at the pairs' loads against the measured
+coupling function, and trims against the closed couplers (their constant part taken out),
+the control voltage read from the lone-cell tuning curve at the loaded cell's equivalent.
 
 Indices: main cells are the IR's oscillator indices 0..N-1, conditioning cells 0..N_c-1.
 A sub-plan (`restrict`) renumbers its cells 0..m-1 and keeps the IR's indices in
@@ -57,45 +56,56 @@ def _nearest_codes(k_model: torch.Tensor, tau_s: float, k_eff: torch.Tensor) -> 
 def coupler_codes(ir: ArrayIR, *, label: int = 0, tau_s: float | None = None) -> dict[str, Any]:
     r"""The signed code of every coupler of `ir` (codes 0 left out), and what rounding lost.
 
-    First version, circuit-blind: a resistor coupler is reciprocal, so the symmetric part
-    K̄ = (K + Kᵀ)/2 of the dequantised main couplings is realised (likewise C̄ for the
-    conditioning array); each physical coupling |K̄_ij|/τ (rad/s, τ = `tau_s`, default the
-    IR's `tau_s`) takes the magnitude code whose K_eff in the IR's calibration
-    (`coupler_k_rad_s`, codes 0..max_code) is nearest, clipped at full code, with the sign
-    of K̄_ij. The drive of class `label`, drive[label, i, c] (conditioning cell c into main
-    cell i), maps the same way; its coupler is reciprocal too, so the circuit also pulls the
-    conditioning cells back (the model's drive does not).
+    Circuit-aware (`compiler.circuit.realise_ir` at the 'ir' scale): a resistor coupler is
+    reciprocal, so the symmetric part K̄ = (K + Kᵀ)/2 of the dequantised main couplings is
+    realised (likewise C̄ for the conditioning array); each pair takes the code whose
+    measured fundamental a1 *at the pair's loads* (every coupler on each cell, counted by
+    the bits it switches on) is nearest |K̄_ij|/τ (τ = `tau_s`, default the IR's), with
+    K̄_ij's sign. The drive of class `label`, drive[label, i, c] (conditioning cell c into
+    main cell i), maps the same way; its coupler is reciprocal too, so the circuit also
+    pulls the conditioning cells back (the model's drive does not).
 
     Returns ``{"main": [(i, j, code), ...] (i < j), "conditioning": [(a, b, code), ...]
     (a < b), "drive": [(c, i, code), ...], "rounded_to_zero": {kind: count},
-    "clipped": {kind: count}, "antisymmetric_rel": ‖(K − Kᵀ)/2‖ / ‖K‖}``: every list holds
-    only non-zero codes; the counts are of non-zero couplings that got code 0, and of
-    couplings beyond the full code's K_eff; the last is the part of K no reciprocal
-    coupler realises.
+    "clipped": {kind: count}, "antisymmetric_rel": ‖(K − Kᵀ)/2‖ / ‖K‖, "circuit": the
+    realisation}``: every list holds only non-zero codes; the counts are of non-zero
+    couplings that got code 0, and of couplings beyond the full code's loaded a1; the
+    antisymmetric part is what no reciprocal coupler realises.
     """
-    cal = ir.calibration
+    from compiler.circuit import realise_ir
+
     classes = ir.dynamics.num_classes
     if isinstance(label, bool) or not isinstance(label, int) or not 0 <= label < classes:
         raise CompileError(f"label {label!r}: this model has classes 0..{classes - 1}")
     tau = _tau(ir, tau_s)
-    k_eff = torch.tensor(cal.coupler_k_rad_s, dtype=torch.float64)
+    cal = ir.calibration
+    circuit = realise_ir(ir, scale="ir", tau_s=tau)
     p = ir.to_params(dtype=torch.float64)
     k_norm = float(p.K.norm())
     out: dict[str, Any] = {"main": [], "conditioning": [], "drive": [], "rounded_to_zero": {}, "clipped": {},
-                           "antisymmetric_rel": float(((p.K - p.K.T) / 2).norm()) / k_norm if k_norm else 0.0}
-    for kind, mat, pairs in (("main", p.K, True), ("conditioning", p.C, True), ("drive", p.drive[label], False)):
-        if pairs:  # reciprocal couplers between like cells: one per unordered pair, the symmetric part
-            sym = torch.triu((mat + mat.T) / 2, diagonal=1)
-            idx = torch.nonzero(sym)
-            values = sym[idx[:, 0], idx[:, 1]]
+                           "antisymmetric_rel": float(((p.K - p.K.T) / 2).norm()) / k_norm if k_norm else 0.0,
+                           "circuit": circuit}
+    drive = circuit.drive
+    blocks = (("main", p.K, circuit.K, True), ("conditioning", p.C, circuit.C, True),
+              ("drive", p.drive[label], None, False))
+    for kind, mat, realised, pairs in blocks:
+        if pairs:
+            want = torch.triu((mat + mat.T) / 2, diagonal=1).numpy()
+            codes = np.triu(realised.codes.astype(np.int64), 1)
+            m_r, m_s = realised.loads()
+            idx = np.argwhere(codes != 0)
+            out[kind] = [(int(a), int(b), int(codes[a, b])) for a, b in idx]
         else:  # drive (N, N_c): main cell i, conditioning cell c → listed as (c, i)
-            idx = torch.nonzero(mat).flip(1)
-            values = mat[idx[:, 1], idx[:, 0]]
-        codes = _nearest_codes(values, tau, k_eff)
-        keep = codes != 0
-        out[kind] = [(int(a), int(b), int(c)) for (a, b), c in zip(idx[keep].tolist(), codes[keep].tolist())]
-        out["rounded_to_zero"][kind] = int((~keep).sum())
-        out["clipped"][kind] = int((values.abs() / tau > float(k_eff[-1]) * (1 + 1e-9)).sum())
+            want = mat.numpy()
+            codes = drive.codes[label].astype(np.int64)
+            m_r, m_s = drive.loads()
+            m_r, m_s = m_r[label], m_s[label]
+            idx = np.argwhere(codes != 0)
+            out[kind] = [(int(c), int(i), int(codes[i, c])) for i, c in idx]
+        full = np.where(want != 0, np.sign(want), 1).astype(np.int64) * cal.max_code
+        top = cal.fundamental(full, m_r, m_s)
+        out["rounded_to_zero"][kind] = int(((want != 0) & (codes == 0)).sum())
+        out["clipped"][kind] = int(((np.abs(want) / tau > top * (1 + 1e-9)) & (want != 0)).sum())
     return out
 
 
@@ -122,31 +132,48 @@ def _tuning_curve(cal) -> tuple[list[float], list[float], str]:
             "of the calibration (it has no tuning curve)"))
 
 
-def cell_trims(ir: ArrayIR, *, tau_s: float | None = None) -> dict[str, Any]:
+def cell_trims(ir: ArrayIR, *, tau_s: float | None = None, circuit=None) -> dict[str, Any]:
     r"""Target frequency and control voltage of every main and conditioning cell.
 
-    First version, circuit-blind: cell i's target is f_c + ω_i / (2π τ) (conditioning cell
-    a: f_c + ν_a / (2π τ)), the carrier f_c = f0 (1 − coupler_load_f_rel) being a cell's
-    frequency with one coupler attached at the nominal control (the condition the K_eff
-    table was measured in); τ = `tau_s`, default the IR's. The control voltage reads the
-    calibration's tuning curve backwards (`_tuning_curve`), clipped to its ends. A cell with
-    several couplers attached runs slower than its target at that control (each coupler's
-    switches load its nodes): a circuit-aware trim is left to the replacement of this body.
+    Circuit-aware: the cells are trimmed against their *closed* couplers. Cell i's target
+    is its open-coupler frequency f_c + (ω_i − Σ_j b0_ij) / (2π τ) — the constant part of
+    its couplers' measured coupling function (drive couplers at their class mean) brings it
+    back to f_c + ω_i/(2π τ) once they close (conditioning cell a likewise with ν_a); f_c is
+    the calibration's array carrier (`carrier_hz`; a version-1 calibration: f0 (1 − L)).
+    The control voltage is the lone-cell tuning curve read backwards at the frequency the
+    cell would have unloaded, target × C_node/C_lone (`compiler.circuit.capacitance_factor`:
+    every coupler on the cell adds its switches' capacitance), clipped to the curve's ends —
+    a starting value: a chip closes the trim loop on the measured frequency
+    (`hw.measure.trim_array` does so in SPICE). `circuit`: a `realise_ir` result to reuse.
 
     Returns ``{"carrier_hz": f_c, "f_hz": [N], "vctrl_v": [N], "cond_f_hz": [N_c],
-    "cond_vctrl_v": [N_c], "tuning": {"vctrl_v", "f_hz", "source"}, "vctrl_clipped": count}``.
+    "cond_vctrl_v": [N_c], "tuning": {"vctrl_v", "f_hz", "source"}, "vctrl_clipped": count,
+    "closing_shift_hz": [N]}``.
     """
+    from compiler.circuit import capacitance_factor, realise_ir
+
     cal = ir.calibration
     tau = _tau(ir, tau_s)
+    circuit = circuit or realise_ir(ir, scale="ir", tau_s=tau)
     p = ir.to_params(dtype=torch.float64)
-    f_c = cal.f0_hz * (1 - cal.coupler_load_f_rel)
+    f_c = cal.carrier_hz if cal.carrier_hz is not None else cal.f0_hz * (1 - cal.coupler_load_f_rel)
     vs, fs, source = _tuning_curve(cal)
-    f_main = f_c + p.omega.numpy() / (2 * math.pi * tau)
-    f_cond = f_c + p.nu.numpy() / (2 * math.pi * tau)
-    clipped = int(((f_main < fs[0]) | (f_main > fs[-1])).sum() + ((f_cond < fs[0]) | (f_cond > fs[-1])).sum())
-    return {"carrier_hz": f_c, "f_hz": f_main.tolist(), "vctrl_v": np.interp(f_main, fs, vs).tolist(),
-            "cond_f_hz": f_cond.tolist(), "cond_vctrl_v": np.interp(f_cond, fs, vs).tolist(),
-            "tuning": {"vctrl_v": vs, "f_hz": fs, "source": source}, "vctrl_clipped": clipped}
+    b0_main = circuit.K.coef()[..., 0].sum(axis=1) + circuit.drive.coef()[..., 0].sum(axis=2).mean(axis=0)
+    b0_cond = (circuit.C.coef()[..., 0].sum(axis=1) if p.n_cond else np.zeros(0)) \
+        + circuit.drive.coef()[..., 0].sum(axis=1).mean(axis=0)
+    f_main = f_c + (p.omega.numpy() / tau - b0_main) / (2 * math.pi)
+    f_cond = f_c + (p.nu.numpy() / tau - b0_cond) / (2 * math.pi)
+    drive_codes = circuit.drive.codes
+    any_drive = np.abs(drive_codes).max(axis=0) if drive_codes.size else np.zeros((p.n, p.n_cond), dtype=np.int64)
+    c_main = capacitance_factor(cal, np.concatenate([circuit.K.codes, any_drive], axis=1))
+    c_cond = capacitance_factor(cal, np.concatenate([circuit.C.codes, any_drive.T], axis=1)) if p.n_cond \
+        else np.zeros(0)
+    lone_main, lone_cond = f_main * c_main, f_cond * c_cond
+    clipped = int(((lone_main < fs[0]) | (lone_main > fs[-1])).sum() + ((lone_cond < fs[0]) | (lone_cond > fs[-1])).sum())
+    return {"carrier_hz": f_c, "f_hz": f_main.tolist(), "vctrl_v": np.interp(lone_main, fs, vs).tolist(),
+            "cond_f_hz": f_cond.tolist(), "cond_vctrl_v": np.interp(lone_cond, fs, vs).tolist(),
+            "tuning": {"vctrl_v": vs, "f_hz": fs, "source": source}, "vctrl_clipped": clipped,
+            "closing_shift_hz": (b0_main / (2 * math.pi)).tolist()}
 
 
 def array_plan(ir: ArrayIR, label: int = 0, *, tau_s: float | None = None) -> dict[str, Any]:
@@ -170,7 +197,7 @@ def array_plan(ir: ArrayIR, label: int = 0, *, tau_s: float | None = None) -> di
     cal = ir.calibration
     tau = _tau(ir, tau_s)
     codes = coupler_codes(ir, label=label, tau_s=tau)
-    trims = cell_trims(ir, tau_s=tau)
+    trims = cell_trims(ir, tau_s=tau, circuit=codes["circuit"])
     return {
         "format": PLAN_FORMAT,
         "format_version": PLAN_FORMAT_VERSION,

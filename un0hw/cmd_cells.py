@@ -134,8 +134,6 @@ def register(sub) -> None:
     c.set_defaults(func=cmd_cells_characterize)
     paths(c, PathOption("output", "out-file", "-o/--output"), PathOption("plots", "out-dir", "--plots"))
 
-    from compiler.circuit import TRIMS
-
     a = cells_sub.add_parser("check-array",
                              help="a compiled array's cells as transistor-level rings and coupler DACs in ngspice "
                                   "against oscsim on the measured coupling function (or --random small arrays)")
@@ -148,7 +146,7 @@ def register(sub) -> None:
                    help="run M random arrays (4-8 cells, random codes of both signs, random starts) instead")
     a.add_argument("--calibration", type=Path, default=None,
                    help="calibration JSON (default: the one stored in the IR; the built-in default for --random)")
-    a.add_argument("--trim", choices=TRIMS, default="closed",
+    a.add_argument("--trim", choices=("closed", "open"), default="closed",
                    help="how the cells are trimmed: against their closed couplers (default) or open ones")
     a.add_argument("--quick", action="store_true", help="40 cycles at 60 points per period and a 1e-3 trim")
     a.add_argument("-o", "--output", type=Path, required=True, help="folder for array-check.json, the plot and deck")

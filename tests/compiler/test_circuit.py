@@ -80,7 +80,7 @@ def test_the_ir_records_its_circuit(ir, tmp_path) -> None:
     assert set(section) == {"ir", "full_code", "trim"}
     full = section["full_code"]["blocks"]["K"]
     assert full["couplers"] > 0 and full["classes"]
-    code, m_r, m_s, count, *coef = full["classes"][0]
+    code, m_r, m_s, _count, *coef = full["classes"][0]
     assert coef == pytest.approx(CAL.coupling_coefficients(np.array(code), m_r, m_s).tolist())
     assert sum(c[3] for c in full["classes"]) == full["couplers"]
     assert len(section["trim"]["omega_open_model"]) == ir.n
@@ -120,3 +120,16 @@ def test_realise_ir_scales(ir) -> None:
     assert resized.report()["blocks"]["K"]["couplers"] >= physical.report()["blocks"]["K"]["couplers"]
     with pytest.raises(CompileError, match="scale must be one of ir, full-code"):
         realise_ir(ir, scale="half")
+
+
+def test_the_trajectory_trim_moves_the_frequencies_by_the_mean_error(ir) -> None:
+    from compiler.circuit import trajectory_trim
+
+    closed = ir.to_model(coupling="circuit")
+    d_main, d_cond = trajectory_trim(closed, per_class=4)
+    assert d_main.shape == (ir.n,) and d_cond.shape == (ir.n_cond,) and bool(d_main.abs().sum() > 0)
+    traj = ir.to_model(coupling="circuit", trim="trajectory")
+    moved = (closed.dynamics.omega - traj.dynamics.omega).reshape(-1)
+    assert bool((moved.abs() > 0).any()) and traj.dynamics.shape is not None
+    with pytest.raises(CompileError, match="needs a model with the circuit's coupling"):
+        trajectory_trim(ir.to_model())

@@ -72,7 +72,7 @@ def test_realised_system_is_the_measured_coupling_function_in_model_units(doc) -
     # the closed-coupler trim: each open target is ω − Σ_j b0_ij
     trimmed = np.array(doc["omega"]) - coef[..., 0].sum(axis=1)
     assert np.array(doc["omega_trimmed"]) == pytest.approx(trimmed, rel=1e-12)
-    for f, w_ in zip(doc["target_f_hz"], trimmed):
+    for f, w_ in zip(doc["target_f_hz"], trimmed, strict=True):
         assert f == pytest.approx(doc["carrier_hz"] + w_ / (2 * math.pi * doc["tau_s"]))
     # a coupler's H differs between its two cells only through their loads
     assert doc["physical"]["closing_shift_hz"] == pytest.approx((coef[..., 0].sum(axis=1) / (2 * math.pi * doc["tau_s"])).tolist())
