@@ -60,6 +60,23 @@ def _si(x: float, unit: str) -> str:
     return f"{x:.3g} {unit}"
 
 
+def _circuit_lines(section) -> list[str]:
+    """The IR's circuit section (compiler.circuit) in two lines: what these cells realise at τ."""
+    if not section:
+        return []
+    if "skipped" in section:
+        return [f"  circuit         {section['skipped']}"]
+    at_tau = section["ir"]["blocks"]["K"]
+    resized = section["full_code"]["blocks"]["K"]
+    return [
+        f"  circuit         at τ the coupler realises {at_tau['couplers']:,} main couplers (the rest round to code 0"
+        f"{'' if at_tau['couplers'] else ': below the DAC LSB'}); a DAC resized to the array: {resized['couplers']:,}, "
+        f"{resized['couplers_beyond_load_table']:,} beyond the measured load table",
+        f"                  coupling function {section['ir']['coupling_model']}; trims against the closed couplers "
+        f"(largest shift {section['trim']['max_shift_model']:.3g} rad per model time)",
+    ]
+
+
 def summary(ir, where) -> str:
     d = ir.doc
     o, r, p, q = d["options"], d["resources"], d["physical"], d["passes"]
@@ -94,7 +111,9 @@ def summary(ir, where) -> str:
         f"  coupler         {c['code_bits']}-bit codes on a {c['calibrated_bits']}-bit calibrated coupler"
         + ("" if c["resolution_ok"] else " — the codes need a finer coupler DAC than the calibration's")
         + f"; linearity error {100 * c['linearity_error']:.1f}%",
-        f"  calibration     {ir.calibration.source}: {ir.calibration.process}",
+        f"  calibration     {ir.calibration.source}: {ir.calibration.process}"
+        + (" (format 1: the sine-only approximation of the coupling function)" if ir.calibration.sine_only else ""),
+        *_circuit_lines(d.get("circuit")),
         f"  decoder         digital, {d['decoder']['parameters']:,} parameters, {d['decoder']['macs_per_image']:,} MACs per image",
         f"  memory          {r['weight_memory_bits'] / 8e6:.2f} MB of coupling codes",
     ]
