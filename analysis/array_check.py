@@ -306,6 +306,39 @@ def _distribution(reports: list[dict]) -> dict:
     return out
 
 
+def plot_distribution(summary: dict, path: str | Path, *, title: str) -> Path:
+    """Per array: the final and run-mean errors of oscsim on H, of the sine-only oscsim and of
+    the uncoupled prediction (sorted by oscsim's run-mean error), with the medians."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from oscsim import atomic_path
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8), sharey=True)
+    for ax, kind in zip(axes, ("final", "mean"), strict=True):
+        h = np.array(summary[f"{kind}_circular_error_all_rad"])
+        order = np.argsort(h)
+        x = np.arange(1, h.size + 1)
+        for key, label, style in ((f"{kind}_circular_error_all_rad", "oscsim, measured coupling function", "o-"),
+                                  (f"sine_only_{kind}_circular_error_all_rad", "oscsim, sine only", "s:"),
+                                  (f"uncoupled_{kind}_circular_error_all_rad", "uncoupled prediction", "^:")):
+            values = np.array(summary[key])[order]
+            ax.plot(x, values, style, ms=4, lw=1, label=f"{label} (median {np.median(values):.2f})")
+        ax.set_xlabel("array (sorted by oscsim's error)")
+        ax.set_title(f"{'at the end' if kind == 'final' else 'mean over the run'}")
+        ax.legend(fontsize=7)
+    axes[0].set_ylabel("mean circular error of the relative phases (rad)")
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
+    plt.close(fig)
+    return path
+
+
 def check_random(count: int, out_dir: str | Path, *, calibration, seed: int = 0, quick: bool = False,
                  timeout_s: float = 300.0, trim: str = "closed", progress: bool = True) -> dict:
     """`count` random small arrays (`compiler.emit.random_circuit_array`: 4–8 cells, random codes
@@ -336,5 +369,7 @@ def check_random(count: int, out_dir: str | Path, *, calibration, seed: int = 0,
                "coupling_model": reports[0]["coupling_model"] if reports else None,
                **_distribution(reports), "arrays": reports}
     _write(out / SUMMARY, summary)
+    plot_distribution(summary, out / "summary.png", title=f"{count} random arrays of 4–8 cells in ngspice against "
+                      f"oscsim (seed {seed}, {summary['coupling_model']})")
     summary["summary"] = str(out / SUMMARY)
     return summary
