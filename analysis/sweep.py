@@ -22,6 +22,17 @@ stopped; `jobs` > 1 scores points in worker processes. Outputs, written atomical
 end: ``points.csv``, ``summary.csv`` (mean, sd and a 95 % Student-t interval per value),
 ``sweep.png`` and ``report.md``.
 
+The circuit's coupling function (``coupling = "circuit"``, ``trim = "closed"`` or
+``"open"``): every point runs under each coupler's measured H instead of K sin x — the
+shape (`compiler.circuit.ArrayCircuit.shape`, full-code DAC scale) of the array that
+`compiler.compile` builds with the spec's [compile] options (CompileOptions defaults
+without a table) on the spec's ``calibration`` (the built-in measured one without it; a
+calibration also sets the NonIdeal terms it implies, as always). A NonIdeal factor or a
+Monte Carlo runs the checkpoint with that shape; a ``compile.*`` factor runs each
+point's own array under its own shape (`ArrayIR.to_model(coupling="circuit")`). The ideal
+reference stays the checkpoint's own sine-only equations, so ΔFID and the yield count the
+coupling function's cost too. Default ``coupling = "sine"``: no compile, as before.
+
 Monte Carlo (``kind = "monte-carlo"``, ``chips``, ``samples`` per chip, ``yield_within``):
 every chip gets the same seed phases; chips are simulated `chip_group` at a time on the
 simulator's chip axis. Yield = share of chips whose FID is within ``yield_within`` (a
@@ -60,8 +71,13 @@ FACTORS = (
 COMPILE_PREFIX = "compile."
 _KEYS = {
     "kind", "title", "checkpoint", "factor", "values", "seeds", "samples", "x_scale", "batch_size", "seed",
-    "chips", "yield_within", "chip_group", "nonideal", "compile", "calibration", "tau_s",
+    "chips", "yield_within", "chip_group", "nonideal", "compile", "calibration", "tau_s", "coupling", "trim",
 }
+#: what a point's couplers add: the model's K sin x, or the circuit's measured coupling function
+COUPLINGS = ("sine", "circuit")
+#: the cells' frequency trims a sweep's shaped model runs ('trajectory', an offset on ω from the
+#: model's own trajectories, is `ArrayIR.to_model`'s and check-array's)
+CIRCUIT_TRIMS = ("closed", "open")
 IDEAL = "ideal"
 POINT_FIELDS = ("value", "seed", "fid", "precision", "recall", "class_accuracy", "seconds")
 CHIP_FIELDS = ("chip", "fid", "precision", "recall", "class_accuracy")
@@ -93,13 +109,22 @@ class SweepSpec:
     chip_group: int = 10
     calibration: str | None = None
     tau_s: float | None = None
+    coupling: str = "sine"
+    trim: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         d["nonideal"] = self.nonideal.to_dict()
         d["values"] = list(self.values)
         d.pop("source")
+        if self.coupling == "sine":  # a sine sweep's spec.json stays as it was (old folders resume)
+            d.pop("coupling")
+            d.pop("trim")
         return d
+
+    def load_calibration(self):
+        """The `hw.Calibration` the spec names (the built-in measured one without a name)."""
+        return _load_calibration(self.source, self.calibration or "default")
 
     def checkpoint_path(self) -> Path:
         from models.checkpoint import SHIPPED
@@ -144,6 +169,7 @@ def load_spec(path: str | Path) -> SweepSpec:
         raise SweepError(f"{src}: 'kind' must be one of {', '.join(KINDS)}, not {kind!r}")
     calibration = tau_s = None
     derived: dict[str, Any] = {}
+    coupling, trim = _coupling(src, data)
     if "calibration" in data:
         calibration, tau_s, derived = _from_calibration(src, data)
     elif "tau_s" in data:
@@ -157,7 +183,7 @@ def load_spec(path: str | Path) -> SweepSpec:
     if nonideal.chips != 1:
         raise SweepError(f"{src} [nonideal]: 'chips' is set by the sweep, leave it out")
     kw: dict[str, Any] = {"kind": kind, "source": src, "nonideal": nonideal, "calibration": calibration,
-                          "tau_s": tau_s}
+                          "tau_s": tau_s, "coupling": coupling, "trim": trim}
     for key in ("title", "checkpoint"):
         if key in data:
             if not isinstance(data[key], str) or not data[key]:
@@ -206,22 +232,47 @@ def load_spec(path: str | Path) -> SweepSpec:
     return SweepSpec(**kw)
 
 
-def _from_calibration(src: str, data: dict[str, Any]) -> tuple[str, float, dict[str, Any]]:
-    """'calibration' ("default" or a calibration file) and 'tau_s' (or the compiler's τ for
-    the model with the spec's [compile] options and that calibration) → NonIdeal fields."""
+def _coupling(src: str, data: dict[str, Any]) -> tuple[str, str | None]:
+    """'coupling' and 'trim' (module docstring), checked; a circuit coupling needs a
+    calibration that measured the coupling function (format 2)."""
+    coupling = data.get("coupling", "sine")
+    if coupling not in COUPLINGS:
+        raise SweepError(f"{src}: 'coupling' must be one of {', '.join(COUPLINGS)}, not {coupling!r}")
+    if coupling == "sine":
+        if "trim" in data:
+            raise SweepError(f"{src}: 'trim' goes with coupling = \"circuit\" (the sine coupling has no constant "
+                             "part to trim)")
+        return coupling, None
+    trim = data.get("trim", "closed")
+    if trim not in CIRCUIT_TRIMS:
+        raise SweepError(f"{src}: 'trim' must be one of {', '.join(CIRCUIT_TRIMS)}, not {trim!r}")
+    cal = _load_calibration(src, data.get("calibration", "default"))
+    if cal.sine_only:
+        raise SweepError(f"{src}: coupling = \"circuit\" needs a calibration with the measured coupling function "
+                         f"(format 2); {data.get('calibration')!r} is sine-only (format 1)")
+    return coupling, trim
+
+
+def _load_calibration(src: str, name: Any):
+    """"default" (the built-in measured calibration) or a calibration file relative to the spec."""
     from hw.calibration import Calibration, CalibrationError
 
-    name = data["calibration"]
     if not isinstance(name, str) or not name:
         raise SweepError(f"{src}: 'calibration' must be \"default\" or a calibration file, not {name!r}")
     try:
         if name == "default":
-            cal = Calibration.default()
-        else:
-            path = Path(name) if Path(name).is_absolute() else Path(src).parent / name
-            cal = Calibration.load(path)
+            return Calibration.default()
+        path = Path(name) if Path(name).is_absolute() else Path(src).parent / name
+        return Calibration.load(path)
     except CalibrationError as exc:
         raise SweepError(f"{src}: 'calibration': {exc}") from None
+
+
+def _from_calibration(src: str, data: dict[str, Any]) -> tuple[str, float, dict[str, Any]]:
+    """'calibration' ("default" or a calibration file) and 'tau_s' (or the compiler's τ for
+    the model with the spec's [compile] options and that calibration) → NonIdeal fields."""
+    name = data["calibration"]
+    cal = _load_calibration(src, name)
     tau_s = data.get("tau_s")
     if tau_s is None:  # the compiler picks τ for this model on these cells
         import compiler
@@ -276,6 +327,37 @@ def _compile_base(src: str, table: Any) -> dict[str, Any]:
     return dict(table)
 
 
+def circuit_shape(model, options: dict[str, Any] | None, calibration, *, trim: str):
+    """(the IR, its `oscsim.shaped.ShapedCoupling`): `model` compiled with CompileOptions
+    `options` on `calibration`'s cells, every coupler realised on them
+    (`compiler.circuit.realise_ir`, full-code DAC scale — as `ArrayIR.to_model(coupling=
+    "circuit")`), `trim` 'closed' (constant parts trimmed out) or 'open'. The shape's
+    ratios fit the model's own couplings (same N, N_c, classes): put it on
+    `model.dynamics.shape` to run or train the model under the measured coupling function."""
+    import compiler
+    from compiler.circuit import realise_ir
+
+    if trim not in CIRCUIT_TRIMS:
+        raise SweepError(f"trim must be one of {', '.join(CIRCUIT_TRIMS)}, not {trim!r}")
+    if calibration.sine_only:
+        raise SweepError("the circuit's coupling needs a calibration with the measured coupling function (format 2); "
+                         "this one is sine-only (format 1)")
+    if not isinstance(options, compiler.CompileOptions):
+        options = _compile_options(dict(options or {}))
+    ir = compiler.compile(model, options, calibration=calibration)
+    shape = realise_ir(ir, calibration=calibration, trim=trim, scale="full-code").shape()
+    return ir, shape
+
+
+def shaped(model, shape):
+    """A copy of `model` that runs under `shape` (the original keeps its own coupling)."""
+    import copy
+
+    twin = copy.deepcopy(model)
+    twin.dynamics.shape = shape
+    return twin
+
+
 # --- the scoring context (one per process) ----------------------------------------------------
 class _Context:
     """The model, feature network and data sets, loaded once per process."""
@@ -293,19 +375,40 @@ class _Context:
         self.ex = digits_extractor()
         self.reference, self.floor_set = digits("test"), digits("train")
         self._compiled: dict[str, Any] = {}
+        self._circuit = None  # the checkpoint under the circuit's coupling, built when first needed
+
+    def hardware_model(self):
+        """The checkpoint as the hardware's points run it: itself (sine), or under the circuit's
+        coupling function of its array with the spec's [compile] options."""
+        spec = self.spec
+        if spec.coupling == "sine":
+            return self.model
+        if self._circuit is None:
+            _, shape = circuit_shape(self.model, spec.compile, spec.load_calibration(), trim=spec.trim)
+            self._circuit = shaped(self.model, shape)
+        return self._circuit
 
     def model_for(self, value: Any):
-        """The model a point runs: the checkpoint, or the array the compiler built for it."""
+        """The model a point runs: the checkpoint (under the circuit's coupling when the spec
+        asks), or the array the compiler built for it."""
         spec = self.spec
-        if value == IDEAL or not (spec.factor or "").startswith(COMPILE_PREFIX):
+        if value == IDEAL:
             return self.model
+        if not (spec.factor or "").startswith(COMPILE_PREFIX):
+            return self.hardware_model()
         key = repr(value)
         if key not in self._compiled:
             import compiler
 
             options = _compile_options({**(spec.compile or {}), spec.factor[len(COMPILE_PREFIX):]: value})
-            ir = compiler.compile(self.model, options)
-            self._compiled = {key: ir.to_model()}  # one at a time: points arrive value by value
+            if spec.coupling == "sine":
+                ir = compiler.compile(self.model, options)
+                model = ir.to_model()
+            else:
+                ir, shape = circuit_shape(self.model, options, spec.load_calibration(), trim=spec.trim)
+                model = ir.to_model()
+                model.dynamics.shape = shape
+            self._compiled = {key: model}  # one at a time: points arrive value by value
         return self._compiled[key]
 
     def nonideal_for(self, value: Any, seed: int) -> NonIdeal | None:
@@ -564,13 +667,23 @@ def _fmt(x: Any, digits: int = 2) -> str:
     return "–" if x is None else f"{x:.{digits}f}"
 
 
+def _coupling_note(spec: SweepSpec) -> str:
+    """The report's sentence on the circuit's coupling ('' for the sine coupling)."""
+    if spec.coupling == "sine":
+        return ""
+    return (f" Every point runs under the circuit's measured coupling function (calibration "
+            f"{spec.calibration or 'default'}, trim {spec.trim}; each coupler's shape from the array of the "
+            f"compile options {json.dumps(spec.compile or {})}, full-code DAC scale); the ideal model is the "
+            "sine-only checkpoint.")
+
+
 def _report_sweep(spec: SweepSpec, summary: list[dict[str, Any]], floor: float, rows: list[dict[str, Any]]) -> str:
     base = {k: v for k, v in spec.nonideal.to_dict().items() if v != getattr(NonIdeal(), k)}
     lines = [
         f"# {spec.title or 'FID-digits vs ' + str(spec.factor)}", "",
         f"Model `{spec.checkpoint}`; factor `{spec.factor}`; {spec.seeds} chips/seeds per point, "
         f"{spec.samples} samples each; operating point {json.dumps(base) if base else 'all other terms off'}"
-        + (f"; compile options {json.dumps(spec.compile)}" if spec.compile else "") + ".",
+        + (f"; compile options {json.dumps(spec.compile)}" if spec.compile else "") + "." + _coupling_note(spec),
         f"Data floor (train vs test): {floor:.3f}. Interval: 95 % Student-t over seeds.", "",
         "ΔFID: minus the ideal model's FID on the same seed phases (paired; mean ± sd over seeds).", "",
         "| value | FID-digits | 95 % interval | ΔFID vs ideal | precision | recall | class accuracy | s/point |",
@@ -597,7 +710,7 @@ def _score_chip_group(ctx: _Context, group: int) -> list[dict[str, Any]]:
     ni = spec.nonideal.replace(chips=count, chip_seed=spec.nonideal.chip_seed + first,
                                sample_seed=spec.nonideal.sample_seed + group)
     with torch.no_grad():
-        images = ctx.model.generate(labels.repeat(count), theta0.repeat(count, 1), nonideal=ni)
+        images = ctx.hardware_model().generate(labels.repeat(count), theta0.repeat(count, 1), nonideal=ni)
         feats = _features(ctx.ex, images).view(count, len(labels), -1)
     rows = []
     for c in range(count):
@@ -671,7 +784,7 @@ def _report_monte_carlo(spec: SweepSpec, s: dict[str, Any]) -> str:
     return "\n".join([
         f"# {spec.title or 'Monte Carlo over chips'}", "",
         f"Model `{spec.checkpoint}`; operating point {json.dumps(base)}; {s['chips']} chips, "
-        f"{spec.samples} samples each (the same seed phases on every chip).", "",
+        f"{spec.samples} samples each (the same seed phases on every chip)." + _coupling_note(spec), "",
         "| | FID-digits | precision | recall |", "|---|---|---|---|",
         f"| ideal model | {s['ideal_fid']:.2f} | {s['ideal_precision']:.3f} | {s['ideal_recall']:.3f} |",
         f"| chips: mean | {s['fid_mean']:.2f} | {s['precision_mean']:.3f} | {s['recall_mean']:.3f} |",

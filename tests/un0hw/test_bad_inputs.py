@@ -93,6 +93,7 @@ def a_file(tmp_path) -> Path:
     ["sweep", "{fifo}", "-o", "{tmp}/sw"],
     ["sweep", "{tmp}", "-o", "{tmp}/sw"],
     ["finetune", "{ckpt}", "--nonideal", "{fifo}", "-o", "{tmp}/ft"],
+    ["finetune", "{ckpt}", "--coupling", "circuit", "--calibration", "{fifo}", "-o", "{tmp}/ft"],
     ["fid", "{ckpt}", "--extractor", "inception", "--inception-weights", "/dev/zero"],
     ["inspect", "{a_file}"],
     ["train", "--data", "cifar10", "--data-root", "{a_file}", "--out", "{tmp}/run", "--encoder", "pixels"],
@@ -245,6 +246,33 @@ def test_calibrations_without_physical_sense(capsys, tmp_path, ckpt, field, valu
         _, line, _ = run(capsys, *argv)
         assert str(cal) in line and words in line, line
     assert not (tmp_path / "ir").exists()
+
+
+# --- finetune --coupling/--trim/--calibration combinations -----------------------------------------
+@pytest.mark.parametrize("argv, words", [
+    (["--coupling", "cosine"], "--coupling must be one of sine, circuit, not 'cosine'"),
+    (["--nonideal", "{spec}", "--trim", "open"], "--trim goes with --coupling circuit"),
+    (["--nonideal", "{spec}", "--calibration", "{cal}"], "--calibration goes with --coupling circuit"),
+    (["--coupling", "sine", "--trim", "closed", "--nonideal", "{spec}"], "--trim goes with --coupling circuit"),
+    (["--coupling", "circuit", "--trim", "trajectory"], "--trim must be one of closed, open, not 'trajectory'"),
+    (["--coupling", "circuit", "--trim", "shut"], "--trim must be one of closed, open, not 'shut'"),
+    (["--coupling", "circuit", "--calibration", "{sine_cal}"], "sine-only (format 1)"),
+    (["--coupling", "circuit", "--calibration", "{tmp}/missing.json"], "missing.json"),
+    ([], "--nonideal is required"),
+])
+def test_finetune_coupling_combinations_are_refused(capsys, tmp_path, ckpt, argv, words) -> None:
+    from hw.calibration import Calibration
+
+    spec = tmp_path / "hw.toml"
+    spec.write_text("[nonideal]\nphase_noise_rad_per_sqrt_t = 0.1\n")
+    cal, sine_cal = tmp_path / "cal.json", tmp_path / "sine.json"
+    Calibration.default().save(cal)
+    Calibration.default().as_sine_only().save(sine_cal)
+    sub = {"spec": spec, "cal": cal, "sine_cal": sine_cal, "tmp": tmp_path}
+    before = snapshot(tmp_path)
+    _, line, seconds = run(capsys, "finetune", ckpt, *[a.format(**sub) for a in argv], "-o", tmp_path / "ft")
+    assert words in line and seconds < 15, line
+    assert snapshot(tmp_path) == before
 
 
 # --- resume state ------------------------------------------------------------------------------
