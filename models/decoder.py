@@ -10,8 +10,31 @@ from torch import Tensor, nn
 from models.config import Un0Config
 
 
+#: nearest ×2 upsampling then a 3-tap filter, per output phase: tap k of the equivalent
+#: stride-2, 4-tap transposed filter is F[k] · (w[−1], w[0], w[+1]) (see `fold_upsample_conv`)
+_FOLD = torch.tensor([[0.0, 0.0, 1.0], [0.0, 1.0, 1.0], [1.0, 1.0, 0.0], [1.0, 0.0, 0.0]])
+
+
+def fold_upsample_conv(weight: Tensor) -> Tensor:
+    r"""The stride-2 transposed-convolution weight (C_in, C_out, 4, 4) equal to a nearest ×2
+    upsample followed by `weight` (C_out, C_in, 3, 3), padding 1.
+
+    Along one axis, output 2m takes x[m−1]·w[−1] + x[m]·(w[0] + w[+1]) and output 2m + 1 takes
+    x[m]·(w[−1] + w[0]) + x[m+1]·w[+1]; a transposed convolution with stride 2 and padding 1
+    puts input m at outputs 2m − 1 + k, k = 0..3, so its taps are F·w with F = `_FOLD`
+    (rows k, columns −1, 0, +1), and in 2-D T = F W Fᵀ per channel pair. Exact: 16 taps per
+    2×2 output block instead of 4 × 9, and no upsampled copy.
+    """
+    fold = _FOLD.to(weight)
+    return torch.einsum("kd,oide,le->iokl", fold, weight, fold)
+
+
 class UpsampleBlock(nn.Module):
-    """Nearest ×2 upsample, conv3×3, LeakyReLU(0.2), conv3×3, LeakyReLU(0.2)."""
+    """Nearest ×2 upsample, conv3×3, LeakyReLU(0.2), conv3×3, LeakyReLU(0.2).
+
+    Without autograd the first two run as one stride-2 transposed convolution with folded
+    weights (`fold_upsample_conv`: the same function, 4/9 of its multiply-adds); training
+    keeps the layers as the release has them."""
 
     def __init__(self, c_in: int, c_out: int) -> None:
         super().__init__()
@@ -24,7 +47,11 @@ class UpsampleBlock(nn.Module):
         )
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.net(x)
+        if torch.is_grad_enabled():
+            return self.net(x)
+        conv = self.net[1]
+        y = nn.functional.conv_transpose2d(x, fold_upsample_conv(conv.weight), conv.bias, stride=2, padding=1)
+        return self.net[4](self.net[3](self.net[2](y)))
 
 
 class Decoder(nn.Module):
@@ -62,8 +89,9 @@ class Decoder(nn.Module):
 
 
 def decoder_macs(decoder: Decoder) -> dict[str, int]:
-    """Multiply-accumulates per image of `decoder`, counted on the module itself: one
-    forward pass of one zero latent with hooks on every conv/linear layer
+    """Multiply-accumulates per image of `decoder` as its layers define it (the release's
+    upsample + conv; the folded inference path does 4/9 of the first conv's), counted on the
+    module itself: one forward pass of one zero latent with hooks on every conv/linear layer
     (MACs = output elements × input channels per group × kernel area), plus the
     element-wise operations (activations, upsampling copies) per image."""
     counts = {"macs": 0, "elementwise": 0}
@@ -87,8 +115,8 @@ def decoder_macs(decoder: Decoder) -> dict[str, int]:
     try:
         p = next(decoder.parameters())
         features = torch.zeros(1, math.prod(decoder.latent_shape), dtype=p.dtype, device=p.device)
-        with torch.no_grad():
-            out = decoder(features)
+        with torch.enable_grad():  # the layers as defined (no-grad inference folds the upsampling convs)
+            out = decoder(features).detach()
         counts["elementwise"] += out[0].numel()  # tanh
     finally:
         for h in handles:

@@ -32,6 +32,7 @@ class Dynamics(nn.Module):
         #: the circuit's coupling function as a shape on each coupler (`oscsim.shaped`), or None:
         #: pure Kuramoto sine coupling (not part of the state dict: the hardware's, not learned)
         self.shape = None
+        self._params_cache: tuple | None = None  # (key, KuramotoParams) of the last no-grad params()
 
     @property
     def scales(self) -> tuple[float, float, float]:
@@ -57,7 +58,24 @@ class Dynamics(nn.Module):
 
     def params(self) -> KuramotoParams:
         """The effective system the integrators take (diagonals zeroed, scales applied), with
-        the coupling function of `shape` on every coupler when one is set."""
+        the coupling function of `shape` on every coupler when one is set.
+
+        Without autograd (generation, evaluation) the result is kept and returned again
+        while no weight has changed (each tensor's storage and in-place version counter are
+        the key, with the shape): the μP-scaled N×N coupling is built once, not on every
+        `generate`. With autograd it is built anew every call (training needs the graph)."""
+        if not torch.is_grad_enabled():
+            key = (tuple((t.data_ptr(), t._version, t.dtype, t.device, tuple(t.shape)) for t in
+                         (self.K, self.omega, self.K_drive, self.K_cond, self.omega_cond)), self.shape)
+            if self._params_cache is not None and self._params_cache[0] == key:
+                return self._params_cache[1]
+            params = self._build_params()
+            self._params_cache = (key, params)
+            return params
+        self._params_cache = None
+        return self._build_params()
+
+    def _build_params(self) -> KuramotoParams:
         k_scale, c_scale, d_scale = self.scales
         params = KuramotoParams.from_raw(
             K=self.K, omega=self.omega, drive=self.K_drive, C=self.K_cond, nu=self.omega_cond,
