@@ -9,7 +9,6 @@ from torch import Tensor, nn
 
 from models.config import Un0Config
 
-
 #: nearest ×2 upsampling then a 3-tap filter, per output phase: tap k of the equivalent
 #: stride-2, 4-tap transposed filter is F[k] · (w[−1], w[0], w[+1]) (see `fold_upsample_conv`)
 _FOLD = torch.tensor([[0.0, 0.0, 1.0], [0.0, 1.0, 1.0], [1.0, 1.0, 0.0], [1.0, 0.0, 0.0]])
