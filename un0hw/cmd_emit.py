@@ -82,6 +82,12 @@ def emit_spice(ir, out: Path, *, label: int, tau_s: float | None) -> dict:
         hint = f" ({limit:.3g} s)" if isinstance(limit, float) else ""
         print(f"  note: all {zero['main']} main couplings are below half the coupler's LSB at this tau and got "
               f"code 0 (no instances); --tau coupler-range{hint} puts the strongest at full code")
+    clipped = plan["dropped"]["vctrl_clipped"]
+    if clipped:
+        f = plan["cells"]["f_hz"]
+        print(f"  note: {clipped} cells' trims leave the tuning curve and are clipped to its ends (main targets "
+              f"{min(f) / 1e6:.4g}..{max(f) / 1e6:.4g} MHz): their closed couplers' constant parts (the closing "
+              f"shift) or their switch load exceed what the cell can tune; this array cannot be trimmed as compiled")
     return doc
 
 
