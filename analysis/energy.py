@@ -204,7 +204,8 @@ def euler_step_flops(*, batch: int, n: int, n_cond: int, labelled: int | None = 
 
 
 def decoder_traffic(decoder: nn.Module) -> dict[str, int]:
-    """Per image, counted on the module with hooks on one forward pass: weight elements
+    """Per image, counted on the module with hooks on one forward pass of its layers as
+    defined (`models.decoder.run_layers`): weight elements
     (each read once per image), activation elements read and written by the conv layers,
     and MACs (output elements × input channels per group × kernel area)."""
     counts = {"weights": 0, "activations": 0, "macs": 0}
@@ -215,11 +216,12 @@ def decoder_traffic(decoder: nn.Module) -> dict[str, int]:
         k = module.in_channels // module.groups * math.prod(module.kernel_size)
         counts["macs"] += output[0].numel() * k
 
+    from models.decoder import run_layers
+
     handles = [m.register_forward_hook(hook) for m in decoder.modules() if isinstance(m, nn.Conv2d)]
     try:
         p = next(decoder.parameters())
-        with torch.no_grad():
-            decoder(torch.zeros(1, math.prod(decoder.latent_shape), dtype=p.dtype, device=p.device))
+        run_layers(decoder, torch.zeros(1, math.prod(decoder.latent_shape), dtype=p.dtype, device=p.device))
     finally:
         for h in handles:
             h.remove()

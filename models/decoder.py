@@ -87,6 +87,14 @@ class Decoder(nn.Module):
         return x.contiguous()
 
 
+def run_layers(decoder: Decoder, features: Tensor) -> Tensor:
+    """The decoder's output with every layer run as defined — the release's upsample and
+    conv modules, which forward hooks see — rather than the folded no-grad path: what counts
+    of MACs and traffic run on (the output detached)."""
+    with torch.enable_grad():
+        return decoder(features).detach()
+
+
 def decoder_macs(decoder: Decoder) -> dict[str, int]:
     """Multiply-accumulates per image of `decoder` as its layers define it (the release's
     upsample + conv; the folded inference path does 4/9 of the first conv's), counted on the
@@ -114,8 +122,7 @@ def decoder_macs(decoder: Decoder) -> dict[str, int]:
     try:
         p = next(decoder.parameters())
         features = torch.zeros(1, math.prod(decoder.latent_shape), dtype=p.dtype, device=p.device)
-        with torch.enable_grad():  # the layers as defined (no-grad inference folds the upsampling convs)
-            out = decoder(features).detach()
+        out = run_layers(decoder, features)
         counts["elementwise"] += out[0].numel()  # tanh
     finally:
         for h in handles:
