@@ -179,6 +179,19 @@ def compare(doc: dict, theta0, phases: list[tuple[np.ndarray, np.ndarray]], *, f
             "start_error_rad": start_err}
 
 
+def _save_png(fig, path: str | Path) -> Path:
+    """Write a matplotlib figure as a PNG, atomically, and close it."""
+    import matplotlib.pyplot as plt
+
+    from oscsim import atomic_path
+
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
+    plt.close(fig)
+    return path
+
+
 def plot(doc: dict, cmp: dict, path: str | Path) -> Path:
     """Relative phases of SPICE (solid) and oscsim (dashed) over time, and e(t) below."""
     import matplotlib
@@ -186,7 +199,6 @@ def plot(doc: dict, cmp: dict, path: str | Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from oscsim import atomic_path
 
     t_ns = cmp["t_s"] * 1e9
     fig, (ax, bx) = plt.subplots(2, 1, figsize=(8, 6), sharex=True, gridspec_kw={"height_ratios": [3, 1]})
@@ -204,17 +216,12 @@ def plot(doc: dict, cmp: dict, path: str | Path) -> Path:
     ax.legend(fontsize=7, loc="best")
     bx.plot(t_ns, cmp["error_rad"], color="k", label="vs oscsim")
     bx.plot(t_ns, cmp["error_uncoupled_rad"], color="0.6", ls=":", label="vs uncoupled prediction")
-    if "error_sine_only_rad" in cmp:
-        bx.plot(t_ns, cmp["error_sine_only_rad"], color="C3", ls="-.", lw=0.9, label="vs sine-only oscsim")
+    bx.plot(t_ns, cmp["error_sine_only_rad"], color="C3", ls="-.", lw=0.9, label="vs sine-only oscsim")
     bx.set_ylabel("mean |Δψ| (rad)")
     bx.set_xlabel("physical time (ns)")
     bx.legend(fontsize=7)
     fig.tight_layout()
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
-    plt.close(fig)
-    return path
+    return _save_png(fig, path)
 
 
 #: the report's files in OUT
@@ -252,7 +259,8 @@ def _run_one(doc: dict, out: Path, *, theta0: np.ndarray, quick: bool, timeout_s
     }
 
 
-def _write(path: Path, doc: dict) -> None:
+def write_json(path: Path, doc: dict) -> None:
+    """`doc` as indented JSON at `path`, atomically."""
     from oscsim import atomic_path
 
     with atomic_path(path) as tmp:
@@ -287,12 +295,13 @@ def run_check(ir_or_dict, out_dir: str | Path, *, quick: bool = True, n_cells: i
         theta0 = np.random.default_rng(seed).uniform(-np.pi, np.pi, n)
     theta0 = np.asarray(theta0, dtype=np.float64)
     report = _run_one(doc, out, theta0=theta0, quick=quick, timeout_s=timeout_s)
-    _write(out / REPORT, report)
+    write_json(out / REPORT, report)
     report["report"] = str(out / REPORT)
     return report
 
 
-def _distribution(reports: list[dict]) -> dict:
+def distribution(reports: list[dict]) -> dict:
+    """Median, worst and every value of each error (and of the ratio to uncoupled) over `reports`."""
     keys = ("final_circular_error_rad", "mean_circular_error_rad", "uncoupled_final_circular_error_rad",
             "uncoupled_mean_circular_error_rad", "sine_only_final_circular_error_rad",
             "sine_only_mean_circular_error_rad", "ratio_to_uncoupled")
@@ -314,7 +323,6 @@ def plot_distribution(summary: dict, path: str | Path, *, title: str) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from oscsim import atomic_path
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.8), sharey=True)
     for ax, kind in zip(axes, ("final", "mean"), strict=True):
@@ -332,11 +340,7 @@ def plot_distribution(summary: dict, path: str | Path, *, title: str) -> Path:
     axes[0].set_ylabel("mean circular error of the relative phases (rad)")
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
-    plt.close(fig)
-    return path
+    return _save_png(fig, path)
 
 
 def check_random(count: int, out_dir: str | Path, *, calibration, seed: int = 0, quick: bool = False,
@@ -363,12 +367,12 @@ def check_random(count: int, out_dir: str | Path, *, calibration, seed: int = 0,
         doc = random_circuit_array(rng, n, calibration, min_cycles=40.0 if quick else 60.0, trim=trim)
         theta0 = rng.uniform(-np.pi, np.pi, n)
         report = _run_one(doc, out / f"run{k:02d}", theta0=theta0, quick=quick, timeout_s=timeout_s)
-        _write(out / f"run{k:02d}" / REPORT, report)
+        write_json(out / f"run{k:02d}" / REPORT, report)
         reports.append({key: report[key] for key in report if key != "spice_array"} | {"n_cells": n})
     summary = {"count": count, "seed": seed, "trim": trim, "calibration": calibration.source,
                "coupling_model": reports[0]["coupling_model"] if reports else None,
-               **_distribution(reports), "arrays": reports}
-    _write(out / SUMMARY, summary)
+               **distribution(reports), "arrays": reports}
+    write_json(out / SUMMARY, summary)
     plot_distribution(summary, out / "summary.png", title=f"{count} random arrays of 4–8 cells in ngspice against "
                       f"oscsim (seed {seed}, {summary['coupling_model']})")
     summary["summary"] = str(out / SUMMARY)

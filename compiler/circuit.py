@@ -203,24 +203,6 @@ class ArrayCircuit:
     cal: object
     scale: str = "ir"
 
-    def params(self, omega: Tensor, nu: Tensor, *, sine_only: bool = False, dtype: torch.dtype = torch.float32):
-        """The `oscsim.KuramotoParams` the circuit runs, model units: K̂, Ĉ, D̂ (a1·τ) and,
-        unless `sine_only` or the calibration is, the rest of each coupler's H. With the
-        'closed' trim the constant parts are left out and ω kept: the trim set each open
-        frequency to ω − Σ b0, which the closed couplers' constant parts bring back."""
-        from oscsim import KuramotoParams
-
-        blocks = {}
-        for name, realised in (("K", self.K), ("C", self.C), ("drive", self.drive)):
-            m, h = realised.model_units(self.taus[name], dtype=dtype)
-            if h is not None and (sine_only or self.cal.sine_only):
-                h = None
-            if h is not None and self.trim != "open":
-                h = type(h)(a=h.a, b=h.b, b0=torch.zeros_like(h.b0))
-            blocks[name] = (m, h)
-        return KuramotoParams(K=blocks["K"][0], omega=omega.to(dtype), drive=blocks["drive"][0], C=blocks["C"][0],
-                              nu=nu.to(dtype), K_h=blocks["K"][1], C_h=blocks["C"][1], drive_h=blocks["drive"][1])
-
     def shape(self, *, dtype: torch.dtype = torch.float32):
         """The circuit's coupling as an `oscsim.shaped.ShapedCoupling` (each term / a1 per
         coupler), for a model whose couplings are K̂, Ĉ, D̂: what fine-tuning under the
@@ -366,7 +348,6 @@ def capacitance_factor(cal, codes: np.ndarray) -> np.ndarray:
     code with b magnitude bits on lowers a lone cell's frequency by L + b·L_bit
     (`hw.Calibration.coupler_load_f_rel`, `coupler_on_f_rel_per_bit`), i.e. adds
     1/(1 − L − b·L_bit) − 1 of the node's capacitance; the loads add."""
-    popcount = np.array([c.bit_count() for c in range(cal.max_code + 1)], dtype=np.float64)
-    drop = cal.coupler_load_f_rel + popcount[np.abs(codes.astype(np.int64))] * cal.coupler_on_f_rel_per_bit
+    drop = cal.coupler_load_f_rel + cal.bits_on(codes) * cal.coupler_on_f_rel_per_bit
     extra = np.where(codes != 0, 1.0 / (1.0 - np.clip(drop, 0.0, 0.95)) - 1.0, 0.0)
     return 1.0 + extra.sum(axis=-1)

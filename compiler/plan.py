@@ -45,14 +45,6 @@ def _tau(ir: ArrayIR, tau_s: float | None) -> float:
     return float(tau_s)
 
 
-def _nearest_codes(k_model: torch.Tensor, tau_s: float, k_eff: torch.Tensor) -> torch.Tensor:
-    """Signed code per coupling: sign(k) times the magnitude code whose K_eff (rad/s) is
-    nearest |k|/τ (ties to the smaller code; beyond full code, full code)."""
-    mids = (k_eff[1:] + k_eff[:-1]) / 2  # K_eff is non-decreasing (the calibration checks it)
-    mag = torch.bucketize(k_model.abs() / tau_s, mids, right=False)
-    return torch.sign(k_model).to(torch.int64) * mag
-
-
 def coupler_codes(ir: ArrayIR, *, label: int = 0, tau_s: float | None = None) -> dict[str, Any]:
     r"""The signed code of every coupler of `ir` (codes 0 left out), and what rounding lost.
 

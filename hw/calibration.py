@@ -265,6 +265,13 @@ class Calibration:
         """The signed code of row `row` of `coupling_codes_rad_s` (-max..-1, 1..max)."""
         return row - self.max_code if row < self.max_code else row - self.max_code + 1
 
+    def bits_on(self, codes):
+        """How many magnitude bits each signed code switches on (float array, codes' shape)."""
+        import numpy as np
+
+        popcount = np.array([c.bit_count() for c in range(self.max_code + 1)], dtype=np.float64)
+        return popcount[np.abs(np.asarray(codes).astype(np.int64)).clip(0, self.max_code)]
+
     def coupler_load(self, codes):
         """The load a coupler at signed `codes` puts on each of its cells, in units of the load
         runs' extra couplers (code ±`fanout_ref_code`): (L + b·L_bit) / (L + b_ref·L_bit) with
@@ -277,8 +284,7 @@ class Calibration:
         present = codes != 0
         if self.sine_only or self.fanout_ref_code is None:
             return present.astype(np.float64)
-        popcount = np.array([c.bit_count() for c in range(self.max_code + 1)], dtype=np.float64)
-        bits = popcount[np.abs(codes.astype(np.int64)).clip(0, self.max_code)]
+        bits = self.bits_on(codes)
         ref = self.fanout_ref_code.bit_count()
         L, Lb = self.coupler_load_f_rel, self.coupler_on_f_rel_per_bit
         return np.where(present, (L + bits * Lb) / (L + ref * Lb), 0.0)
@@ -349,15 +355,6 @@ class Calibration:
         import numpy as np
 
         return int((np.asarray(m) > self.fanout_max + 1e-9).sum())
-
-    def vctrl_of_f(self, f_hz):
-        """Control voltage(s) for lone-cell frequency `f_hz` on the measured tuning curve
-        (linear between points; needs version 2)."""
-        import numpy as np
-
-        if self.tuning_f_hz is None:
-            raise CalibrationError("this calibration (version 1) has no tuning curve")
-        return np.interp(f_hz, self.tuning_f_hz, self.tuning_vctrl_v)
 
     # --- files -------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:

@@ -36,6 +36,7 @@ from hw.measure import (
     measure_jitter,
     measure_pair,
     measure_ring,
+    until_drift,
 )
 
 NOMINAL_VCTRL_V = 1.0  # the carrier's control point: mid-range, where tuning is steepest both ways
@@ -171,21 +172,13 @@ def _k_table(osc: Any, *, f_a: float, kvco: float, both_signs: bool, bar: Any) -
             k_guess = k_prev * g / g_prev
         else:
             k_guess = 1.2e8 * (2 * g * 100e3)
-        detune = DETUNE_PER_K * k_guess
-        for _attempt in range(4):
+        def attempt(detune: float, code: int = code, k_guess: float = k_guess):
             vb = NOMINAL_VCTRL_V + detune / (2 * math.pi * kvco)
             f_b = measure_ring(osc, vctrl_v=vb).f0_hz
-            try:
-                m = measure_coupling(osc, dac.with_code(code), vctrl_a_v=NOMINAL_VCTRL_V, vctrl_b_v=vb,
-                                     k_guess_rad_s=k_guess, f_a_hz=f_a, f_b_hz=f_b)
-                break
-            except CharacterizeError as exc:
-                if "did not drift" not in str(exc):
-                    raise
-                detune *= 1.6
-        else:
-            raise CharacterizeError(f"code {code:+d}: the pair stayed locked up to a detuning of "
-                                    f"{detune / 1.6:.3g} rad/s; cannot fit its coupling")
+            return measure_coupling(osc, dac.with_code(code), vctrl_a_v=NOMINAL_VCTRL_V, vctrl_b_v=vb,
+                                    k_guess_rad_s=k_guess, f_a_hz=f_a, f_b_hz=f_b)
+
+        m = until_drift(attempt, DETUNE_PER_K * k_guess, what=f"code {code:+d}", unit="rad/s")
         results[code] = m
         last[sign] = (abs(m.fit.k_rad_s), g)
         bar.update(1)

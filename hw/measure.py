@@ -404,6 +404,25 @@ class CouplingMeasurement:
     deck: str
 
 
+#: a pair that locked is detuned this much further, up to this many tries in all
+DRIFT_RETRY_FACTOR, DRIFT_TRIES = 1.6, 4
+
+
+def until_drift(attempt, detune: float, *, what: str, unit: str, fit: str = "coupling"):
+    """`attempt(detune)` — a pair run and fit that raises CharacterizeError "… did not drift …"
+    when the pair locked — retried at `DRIFT_RETRY_FACTOR`× the detuning, `DRIFT_TRIES` tries
+    in all; returns the first result that drifted."""
+    for _ in range(DRIFT_TRIES):
+        try:
+            return attempt(detune)
+        except CharacterizeError as exc:
+            if "did not drift" not in str(exc):
+                raise
+            detune *= DRIFT_RETRY_FACTOR
+    raise CharacterizeError(f"{what}: the pair stayed locked up to a detuning of "
+                            f"{detune / DRIFT_RETRY_FACTOR:.3g} {unit}; cannot fit its {fit}")
+
+
 def _coupler_power_w(tr, dac: CouplerDAC) -> np.ndarray:
     """Σ over the enabled branches of V_branch^2 / R_branch (nominal R, switch R_on ~ 1 %)."""
     levels = dac.enable_levels()
@@ -847,12 +866,15 @@ def measure_coupling_function(osc: RingOscillator, *, code: int, carrier_hz: flo
     level = osc.process.vdd_v / 2
     detune_hz = detune_per_lock * 2 * abs(k_guess_rad_s) / (2 * np.pi)
     t0 = time.perf_counter()
-    trim = None
-    for _attempt in range(4):
+    last_trim = None
+
+    def attempt(detune_hz: float):
+        nonlocal last_trim
         targets = [carrier_hz - detune_hz / 2, carrier_hz + detune_hz / 2] + ([carrier_hz] if n == 3 else [])
         trim = trim_array(osc, couplings={(0, 1): code}, target_f_hz=targets, kvco_hz_per_v=kvco_hz_per_v,
-                          vctrl_v=None if trim is None else trim.vctrl_v, dac=dac, tol_rel=3e-4, max_iterations=8,
-                          timeout_s=timeout_s, loads=loads)
+                          vctrl_v=None if last_trim is None else last_trim.vctrl_v, dac=dac, tol_rel=3e-4,
+                          max_iterations=8, timeout_s=timeout_s, loads=loads)
+        last_trim = trim
         beat = 2 * np.pi * (trim.f_hz[1] - trim.f_hz[0]) * np.sqrt(max(1 - 1 / detune_per_lock**2, 0.2))
         cycles = int(min(max_cycles, 8 + slips * 2 * np.pi / beat / period_s))
         stop_s = cycles * period_s
@@ -862,22 +884,16 @@ def measure_coupling_function(osc: RingOscillator, *, code: int, carrier_hz: flo
             ic.update({"n2_0": 0.0, "n2_1": osc.process.vdd_v})
         text = cells.deck(bench, step_s=period_s / points_per_period, stop_s=stop_s, ic=ic)
         tr = run.transient(text, stop_s=stop_s, timeout_s=timeout_s)
-        rec = [ring_phase(tr.time_s, [tr.v(f"n{i}_{k}") for k in range(osc.n_stages)], level=level, skip_cycles=6)
-               for i in (0, 1)]
-        (ta, tha), (tb, thb) = rec
-        try:
-            fit_a = fit_coupling_function(ta, tha, tb, thb, period_s=period_s, harmonics=harmonics,
-                                          omega_open_rad_s=2 * np.pi * trim.f_hz[0])
-            fit_b = fit_coupling_function(tb, thb, ta, tha, period_s=period_s, harmonics=harmonics,
-                                          omega_open_rad_s=2 * np.pi * trim.f_hz[1])
-            break
-        except CharacterizeError as exc:
-            if "did not drift" not in str(exc):
-                raise
-            detune_hz *= 1.6
-    else:
-        raise CharacterizeError(f"code {code:+d} (m = {m_a}, {m_b}): the pair stayed locked up to a detuning of "
-                                f"{detune_hz / 1.6:.3g} Hz; cannot fit its coupling function")
+        (ta, tha), (tb, thb) = [ring_phase(tr.time_s, [tr.v(f"n{i}_{k}") for k in range(osc.n_stages)], level=level,
+                                           skip_cycles=6) for i in (0, 1)]
+        fit_a = fit_coupling_function(ta, tha, tb, thb, period_s=period_s, harmonics=harmonics,
+                                      omega_open_rad_s=2 * np.pi * trim.f_hz[0])
+        fit_b = fit_coupling_function(tb, thb, ta, tha, period_s=period_s, harmonics=harmonics,
+                                      omega_open_rad_s=2 * np.pi * trim.f_hz[1])
+        return trim, cycles, text, (ta, tha, tb, thb), fit_a, fit_b
+
+    trim, cycles, text, (ta, tha, tb, thb), fit_a, fit_b = until_drift(
+        attempt, detune_hz, what=f"code {code:+d} (m = {m_a}, {m_b})", unit="Hz", fit="coupling function")
     grid = np.linspace(max(ta[0], tb[0]), min(ta[-1], tb[-1]), 400)
     x = np.angle(np.exp(1j * (np.interp(grid, tb, thb) - np.interp(grid, ta, tha))))
     return CouplingFunctionMeasurement(

@@ -108,11 +108,16 @@ def cmd_cells_check_array(args: argparse.Namespace) -> int:
               f"{r['uncoupled_final_circular_error_rad']:.3f}, sine-only {r['sine_only_final_circular_error_rad']:.3f}); "
               f"run mean {r['mean_circular_error_rad']:.3f} rad (uncoupled {r['uncoupled_mean_circular_error_rad']:.3f})")
     if args.starts > 1:
-        from analysis.array_check import SUMMARY, _distribution, _write, plot_distribution
+        from analysis.array_check import (
+            SUMMARY,
+            distribution,
+            plot_distribution,
+            write_json,
+        )
 
         summary = {"ir": str(args.ir) if args.ir else "shipped model, demo array A", "cells": args.cells,
-                   "seed": args.seed, **_distribution(reports)}
-        _write(out / SUMMARY, summary)
+                   "seed": args.seed, **distribution(reports)}
+        write_json(out / SUMMARY, summary)
         plot_distribution(summary, out / "summary.png", title=f"{args.cells} cells of {summary['ir']}, "
                           f"{args.starts} starts (seed {args.seed})")
         print(f"wrote {out / SUMMARY}: median final error {summary['median_final_circular_error_rad']:.3f} rad")

@@ -114,7 +114,6 @@ def finetune(checkpoint, nonideal, out: Path, *, steps: int, lr: float, seed: in
     """Fine-tune `checkpoint` with `nonideal` in the forward pass (and, with `circuit`, under
     the circuit's coupling function); returns the report's numbers."""
     import models
-    from oscsim import atomic_path
 
     model = models.load(checkpoint)
     if model.config.image_shape != (1, 8, 8):
@@ -147,10 +146,17 @@ def finetune(checkpoint, nonideal, out: Path, *, steps: int, lr: float, seed: in
               "steps": steps, "lr": lr, "seed": seed, "chips": chips, "samples_per_chip": per_class * 10,
               "train_seconds": seconds, "before": before, "after": after,
               "won_back": (hw_before - hw_after) / lost if lost > 0 else None}
+    return _write_result(out, result, _report(result))
+
+
+def _write_result(out: Path, result: dict, report: str) -> dict:
+    """OUT/finetune.json and OUT/finetune.md, each atomically; returns `result`."""
+    from oscsim import atomic_path
+
     with atomic_path(out / "finetune.json") as tmp:
         tmp.write_text(json.dumps(result, indent=2) + "\n")
     with atomic_path(out / "finetune.md") as tmp:
-        tmp.write_text(_report(result))
+        tmp.write_text(report)
     return result
 
 
@@ -202,11 +208,7 @@ def _finetune_circuit(checkpoint, model, nonideal, out: Path, circuit: CircuitCo
               "steps": steps, "lr": lr, "seed": seed, "chips": chips, "samples_per_chip": per_class * 10,
               "train_seconds": seconds, "before": before, "after": after,
               "won_back": (hw_before - hw_after) / lost if lost > 0 else None}
-    with atomic_path(out / "finetune.json") as tmp:
-        tmp.write_text(json.dumps(result, indent=2) + "\n")
-    with atomic_path(out / "finetune.md") as tmp:
-        tmp.write_text(_report_circuit(result))
-    return result
+    return _write_result(out, result, _report_circuit(result))
 
 
 def _hardware_text(nonideal: dict | None) -> str:

@@ -181,8 +181,3 @@ def test_format_2_tables_are_checked(cal, tmp_path, change, match):
     change(doc)
     with pytest.raises(CalibrationError, match=match):
         Calibration.load(_write(tmp_path, doc))
-
-
-def test_vctrl_of_f_inverts_the_tuning_curve(cal):
-    assert float(cal.vctrl_of_f(cal.tuning_f_hz[4])) == pytest.approx(cal.tuning_vctrl_v[4])
-    assert 0.9 < float(cal.vctrl_of_f(cal.carrier_hz)) < 1.0
