@@ -19,12 +19,14 @@ Steps (each timed; a step whose tool is missing says why and the report labels i
 
 from __future__ import annotations
 
+import math
 import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+import numpy as np
 import torch
 from tqdm import tqdm
 
@@ -202,6 +204,10 @@ class Demo:
             images = m.generate(labels, theta0, nonideal=ni) if ni is not None else m.generate(labels, theta0)
             save_grid(images, self.out / f"samples-{key}.png", rows=model.config.num_classes)
         s.data["rows"] = rows
+        cal = A.calibration
+        if not cal.sine_only:  # the shape the dense array's couplers get: the table's most loaded row
+            _, a1, b1 = cal.coupling_coefficients(np.array(cal.fanout_ref_code), cal.fanout_max, cal.fanout_max)[:3]
+            s.data["load_table"] = {"fanout_max": cal.fanout_max, "lag_deg": math.degrees(math.atan2(-b1, a1))}
 
     # --- 4. sweep --------------------------------------------------------------------------------
     def sweep(self, s: Step) -> None:
@@ -226,13 +232,18 @@ class Demo:
             raise SpiceUnavailable("no measured calibration (the cells step did not run ngspice)")
         import numpy as np
 
-        from analysis.array_check import SUMMARY, _distribution, _write, plot_distribution
+        from analysis.array_check import (
+            SUMMARY,
+            distribution,
+            plot_distribution,
+            write_json,
+        )
 
         rng = np.random.default_rng(SEED)
         reports = [run_check(self.ctx["ir"]["A"], self.out / "array-check" / f"start{k}", quick=True,
                              theta0=rng.uniform(-np.pi, np.pi, ARRAY_CELLS)) for k in range(ARRAY_STARTS)]
-        summary = {"cells": ARRAY_CELLS, "starts": ARRAY_STARTS, "seed": SEED, **_distribution(reports)}
-        _write(self.out / "array-check" / SUMMARY, summary)
+        summary = {"cells": ARRAY_CELLS, "starts": ARRAY_STARTS, "seed": SEED, **distribution(reports)}
+        write_json(self.out / "array-check" / SUMMARY, summary)
         plot_distribution(summary, self.out / "array-check" / "summary.png",
                           title=f"{ARRAY_CELLS} cells of array A, {ARRAY_STARTS} starts, in ngspice against oscsim")
         r = reports[0]

@@ -65,7 +65,8 @@ def _quality(demo: Demo, step: Step) -> Context:
         return {}, []
     rows = step.data["rows"]
     return ({"rows": rows, "floor": rows[0].get("floor"), "samples": demo.plan.per_class * 10, "seed": SEED,
-             "trimmed": step.data["nonideal"]["trimmed"], "untrimmed": step.data["nonideal"]["untrimmed"]},
+             "trimmed": step.data["nonideal"]["trimmed"], "untrimmed": step.data["nonideal"]["untrimmed"],
+             "load_table": step.data.get("load_table")},
             [f"samples-{r['key']}.png" for r in rows])
 
 
