@@ -20,6 +20,7 @@ Steps (each timed; a step whose tool is missing says why and the report labels i
 from __future__ import annotations
 
 import math
+import shutil
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -239,6 +240,9 @@ class Demo:
             write_json,
         )
 
+        folder = self.out / "array-check"
+        if folder.is_dir():  # the step's own folder: no files of an earlier run (or version) left beside this one's
+            shutil.rmtree(folder)
         rng = np.random.default_rng(SEED)
         reports = [run_check(self.ctx["ir"]["A"], self.out / "array-check" / f"start{k}", quick=True,
                              theta0=rng.uniform(-np.pi, np.pi, ARRAY_CELLS)) for k in range(ARRAY_STARTS)]
