@@ -71,6 +71,9 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   "${PIP[@]}" --no-deps "pytorch-fid==0.3.0"
   # torch-fidelity: the FID Inception network (analysis/inception.py); same reason.
   "${PIP[@]}" --no-deps "torch-fidelity==0.4.0"
+  # clean-fid: the release's FID protocol (its resize, analysis/cleanfid.py, and the tests'
+  # independent reference); same reason (its package imports torchvision at the top).
+  "${PIP[@]}" --no-deps "clean-fid==0.1.35"
   echo "$want" > "$stamp"
 fi
 say "ready: $VENV"
