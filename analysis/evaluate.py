@@ -75,6 +75,33 @@ def reference_stats(data: ImageSet, ex: Extractor) -> tuple[FeatureStats, Tensor
     return stats, feats
 
 
+#: working memory one generation batch may take, bytes. Fixed rather than read from the
+#: machine: the batch split sets each batch's noise draws (`batch_nonideal`), so a run must
+#: split the same way everywhere.
+GENERATION_MEMORY_BYTES = 2 * 2**30
+
+
+def sample_bytes(config) -> int:
+    """Working memory of one sample in generation, float32: the oscillator state with its
+    integration stages and sin/cos copies (16 arrays of N + N_c), the readout, and the
+    decoder's largest pair of consecutive activations (input and output of a layer, twice
+    for the activation's copy). An estimate that errs high."""
+    width = config.n + config.n_cond
+    acts, hw = [config.feature_dim], config.latent_hw
+    for c_out in config.decoder_widths:
+        hw *= 2
+        acts.append(c_out * hw * hw)
+    acts.append(config.image_channels * hw * hw)
+    decoder = 2 * max(a + b for a, b in zip(acts, acts[1:]))
+    return 4 * (16 * width + config.feature_dim + decoder)
+
+
+def bounded_batch(config, requested: int, *, chips: int = 1, budget: int = GENERATION_MEMORY_BYTES) -> int:
+    """The largest batch ≤ `requested` whose samples (times `chips` on the chip axis) fit
+    `budget`: memory-bounded generation, so a large model runs on a small machine, slowly."""
+    return max(1, min(int(requested), budget // (sample_bytes(config) * max(chips, 1))))
+
+
 def batch_nonideal(nonideal: NonIdeal | None, index: int) -> NonIdeal | None:
     """The hardware of batch `index`: the same chip, its own dynamic draws (a sample seed
     derived from the spec's and the batch index, so no two batches share noise and a
@@ -106,6 +133,7 @@ def generate_features(model: Un0, ex: Extractor, *, per_class: int, seed: int, b
     """Features of per_class samples of every class, and whether the extractor's
     classifier names the requested class (None without a classifier). With `nonideal`
     every sample runs on that chip (batch i with `batch_nonideal(nonideal, i)`)."""
+    batch_size = bounded_batch(model.config, batch_size)
     labels, theta0, starts = sample_plan(model, per_class=per_class, seed=seed, batch_size=batch_size)
     feats, hits = [], []
     for index, i in enumerate(tqdm(starts, desc="generate", unit="batch", disable=not progress)):

@@ -33,10 +33,34 @@ point's own array under its own shape (`ArrayIR.to_model(coupling="circuit")`). 
 reference stays the checkpoint's own sine-only equations, so ΔFID and the yield count the
 coupling function's cost too. Default ``coupling = "sine"``: no compile, as before.
 
+Every checkpoint family sweeps (digits, CIFAR-10, ImageNet-64; the release's ``.pt`` files
+too). What a point scores (``metric``):
+
+- **chip fidelity** (`analysis.fidelity`), always: the chip's images, phases and features
+  against the ideal model's on the same seeds — final phase error, PSNR, per-sample feature
+  distance, FID against the ideal model's own samples (and the classifier's label agreement
+  where the feature space has one). No data set needed; the default for a model without one.
+- **FID against a data set**, with precision/recall (and class accuracy): the shipped
+  digits for digits models (FID-digits, as before), or ``data`` — a CIFAR-10 folder
+  (``cifar-10-batches-py``; the train split is the reference, as in the release, the test
+  split gives the floor) or an ImageNet-64 ``.npz`` — for the others.
+
+``metric = "auto"`` (default) scores FID where there is a data set and chip fidelity alone
+where there is none; ``"fidelity"`` drops the data set; ``"fid"`` demands one. ``features``
+picks the feature space (`analysis.fidelity.FEATURE_SPACES`: the digits CNN, the FID
+Inception network from ``inception_weights`` — a local file, never downloaded — or pooled
+pixels; ``auto`` as `analysis.fidelity.feature_space`). Generation batches are
+memory-bounded (`analysis.evaluate.bounded_batch`, a fixed budget, so every machine splits
+— and draws noise — the same way), so an n16384 model runs on a small machine, slowly, with
+a per-sample progress bar and its ETA.
+
 Monte Carlo (``kind = "monte-carlo"``, ``chips``, ``samples`` per chip, ``yield_within``):
 every chip gets the same seed phases; chips are simulated `chip_group` at a time on the
 simulator's chip axis. Yield = share of chips whose FID is within ``yield_within`` (a
-fraction) of the ideal model's on the same phases. Outputs ``chips.csv``,
+fraction) of the ideal model's on the same phases; with chip fidelity alone, share of
+chips whose FID against the ideal model's samples is within ``yield_within`` of the
+sampling floor (what two independent seed sets of the ideal model give: a chip passes
+when its shift is that small a part of sampling's own). Outputs ``chips.csv``,
 ``montecarlo.png`` (histogram) and ``report.md``.
 """
 
@@ -72,15 +96,19 @@ COMPILE_PREFIX = "compile."
 _KEYS = {
     "kind", "title", "checkpoint", "factor", "values", "seeds", "samples", "x_scale", "batch_size", "seed",
     "chips", "yield_within", "chip_group", "nonideal", "compile", "calibration", "tau_s", "coupling", "trim",
+    "metric", "features", "data", "inception_weights",
 }
+#: what a point scores: FID where there is a data set (auto), chip fidelity alone, or FID demanded
+METRICS = ("auto", "fid", "fidelity")
 #: what a point's couplers add: the model's K sin x, or the circuit's measured coupling function
 COUPLINGS = ("sine", "circuit")
 #: the cells' frequency trims a sweep's shaped model runs ('trajectory', an offset on ω from the
 #: model's own trajectories, is `ArrayIR.to_model`'s and check-array's)
 CIRCUIT_TRIMS = ("closed", "open")
 IDEAL = "ideal"
-POINT_FIELDS = ("value", "seed", "fid", "precision", "recall", "class_accuracy", "seconds")
-CHIP_FIELDS = ("chip", "fid", "precision", "recall", "class_accuracy")
+FIDELITY_FIELDS = ("phase_error_rad", "psnr_db", "feature_distance", "fid_vs_ideal", "label_agreement")
+POINT_FIELDS = ("value", "seed", "fid", "precision", "recall", "class_accuracy", *FIDELITY_FIELDS, "seconds")
+CHIP_FIELDS = ("chip", "fid", "precision", "recall", "class_accuracy", *FIDELITY_FIELDS)
 
 
 class SweepError(ValueError):
@@ -111,6 +139,10 @@ class SweepSpec:
     tau_s: float | None = None
     coupling: str = "sine"
     trim: str | None = None
+    metric: str = "auto"
+    features: str = "auto"
+    data: str | None = None
+    inception_weights: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -120,7 +152,18 @@ class SweepSpec:
         if self.coupling == "sine":  # a sine sweep's spec.json stays as it was (old folders resume)
             d.pop("coupling")
             d.pop("trim")
+        for key, default in (("metric", "auto"), ("features", "auto"), ("data", None), ("inception_weights", None)):
+            if d[key] == default:  # likewise for a spec without the quality keys
+                d.pop(key)
         return d
+
+    def path_of(self, key: str) -> Path | None:
+        """The spec's file/folder `key` ('data', 'inception_weights'), relative to the spec file."""
+        value = getattr(self, key)
+        if value is None:
+            return None
+        path = Path(value)
+        return path if path.is_absolute() else Path(self.source).parent / path
 
     def load_calibration(self):
         """The `hw.Calibration` the spec names (the built-in measured one without a name)."""
@@ -183,7 +226,7 @@ def load_spec(path: str | Path) -> SweepSpec:
     if nonideal.chips != 1:
         raise SweepError(f"{src} [nonideal]: 'chips' is set by the sweep, leave it out")
     kw: dict[str, Any] = {"kind": kind, "source": src, "nonideal": nonideal, "calibration": calibration,
-                          "tau_s": tau_s, "coupling": coupling, "trim": trim}
+                          "tau_s": tau_s, "coupling": coupling, "trim": trim, **_quality_keys(path, data)}
     for key in ("title", "checkpoint"):
         if key in data:
             if not isinstance(data[key], str) or not data[key]:
@@ -230,6 +273,40 @@ def load_spec(path: str | Path) -> SweepSpec:
                 raise SweepError(f"{src}: '{key}' belongs to one-factor sweeps, not {kind}")
         kw.setdefault("samples", 1000)
     return SweepSpec(**kw)
+
+
+def _quality_keys(path: Path, data: dict[str, Any]) -> dict[str, Any]:
+    """'metric', 'features', 'data' and 'inception_weights' (module docstring), checked: the
+    choices, and that the files are there (relative paths from the spec's folder)."""
+    from analysis.fidelity import FEATURE_SPACES
+
+    src, out = str(path), {}
+    for key, choices in (("metric", METRICS), ("features", FEATURE_SPACES)):
+        if key in data:
+            if data[key] not in choices:
+                raise SweepError(f"{src}: '{key}' must be one of {', '.join(choices)}, not {data[key]!r}")
+            out[key] = data[key]
+    for key, kind in (("data", "a CIFAR-10 folder or an ImageNet-64 .npz file"),
+                      ("inception_weights", "the FID Inception weights file")):
+        if key not in data:
+            continue
+        value = data[key]
+        if not isinstance(value, str) or not value:
+            raise SweepError(f"{src}: '{key}' must be a path to {kind}, not {value!r}")
+        where = Path(value) if Path(value).is_absolute() else path.parent / value
+        if not where.exists():
+            raise SweepError(f"{src}: '{key}': {where} does not exist (expected {kind})")
+        if key == "data" and not (where.is_dir() or (where.is_file() and where.suffix == ".npz")):
+            raise SweepError(f"{src}: 'data': {where} is neither a folder nor a .npz file (expected {kind})")
+        if key == "inception_weights":
+            try:
+                readable_file(where)
+            except PathCheckError as exc:
+                raise SweepError(f"{src}: 'inception_weights': {exc}") from None
+        out[key] = value
+    if out.get("metric") == "fidelity" and "data" in out:
+        raise SweepError(f"{src}: 'data' goes unused with metric = \"fidelity\" (chip fidelity needs no data set)")
+    return out
 
 
 def _coupling(src: str, data: dict[str, Any]) -> tuple[str, str | None]:
@@ -360,22 +437,44 @@ def shaped(model, shape):
 
 # --- the scoring context (one per process) ----------------------------------------------------
 class _Context:
-    """The model, feature network and data sets, loaded once per process."""
+    """The model, feature space, data sets and the ideal model's samples, made once per process."""
 
     def __init__(self, spec: SweepSpec) -> None:
         import models
-        from analysis.evaluate import digits_extractor
-        from models.data import digits
+        from analysis.evaluate import bounded_batch
+        from analysis.fidelity import FidelityError, feature_space
+        from analysis.inception import InceptionWeightsError
 
         self.spec = spec
         self.model = models.load(spec.checkpoint_path())
-        if self.model.config.image_shape != (1, 8, 8):
-            raise SweepError(f"{spec.source}: sweeps score FID-digits; {spec.checkpoint} makes "
-                             f"{self.model.config.image_shape} images")
-        self.ex = digits_extractor()
-        self.reference, self.floor_set = digits("test"), digits("train")
+        cfg = self.model.config
+        try:
+            self.ex = feature_space(spec.features, cfg.image_shape, inception_weights=spec.path_of("inception_weights"))
+        except (FidelityError, InceptionWeightsError) as exc:
+            raise SweepError(f"{spec.source}: 'features': {exc}") from None
+        self.reference, self.floor_set = (None, None) if spec.metric == "fidelity" else _data_sets(spec, cfg)
+        if spec.metric == "fid" and self.reference is None:
+            raise SweepError(f"{spec.source}: metric = \"fid\" needs a data set: 'data' (a CIFAR-10 folder or an "
+                             f"ImageNet-64 .npz) for {spec.checkpoint}'s {cfg.image_shape} images")
+        self.metric = "fid" if self.reference is not None else "fidelity"
+        self.batch = bounded_batch(cfg, spec.batch_size)
+        self.bar = None  # a per-sample progress bar in a serial run
+        self._ideal: dict[int, Any] = {}
         self._compiled: dict[str, Any] = {}
         self._circuit = None  # the checkpoint under the circuit's coupling, built when first needed
+
+    # what is scored, in words (reports and plots)
+    @property
+    def primary(self) -> str:
+        return "fid" if self.metric == "fid" else "fid_vs_ideal"
+
+    @property
+    def label(self) -> str:
+        if self.metric == "fidelity":
+            return f"FID vs the ideal model ({self.ex.id.split(':')[0]} features)"
+        if self.reference.name.startswith("digits") and self.ex.id.startswith("digits-cnn"):
+            return "FID-digits"
+        return f"FID ({self.ex.id.split(':')[0]}) vs {self.reference.name}"
 
     def hardware_model(self):
         """The checkpoint as the hardware's points run it: itself (sine), or under the circuit's
@@ -423,21 +522,91 @@ class _Context:
     def per_class(self) -> int:
         return max(1, self.spec.samples // self.model.config.num_classes)
 
+    def ideal(self, plan_seed: int, *, chips: int = 1):
+        """The ideal model's samples on the seed phases of `plan_seed` (`IdealReference`),
+        batched so that `chips` chips of a batch fit the memory bound; kept while they fit it."""
+        from analysis.evaluate import GENERATION_MEMORY_BYTES, bounded_batch, sample_plan
+        from analysis.fidelity import IdealReference
+
+        key = (plan_seed, chips)
+        if key not in self._ideal:
+            cfg = self.model.config
+            batch = self.batch if chips == 1 else bounded_batch(cfg, self.spec.batch_size, chips=chips)
+            labels, theta0, starts = sample_plan(self.model, per_class=self.per_class(), seed=plan_seed,
+                                                 batch_size=batch)
+            per_sample = 4 * (cfg.n + 2 * cfg.image_channels * cfg.image_size**2 + 4096)
+            held = sum(len(r.labels) for r in self._ideal.values())
+            keep = (held + len(labels)) * per_sample <= GENERATION_MEMORY_BYTES // 2
+            self._ideal[key] = IdealReference(self.model, self.ex, labels, theta0, starts, batch, keep=keep)
+        return self._ideal[key]
+
+    def data_scores(self, feats, hits, *, seed: int) -> dict[str, Any]:
+        """FID, precision/recall and class accuracy of a chip's features against the data set
+        (None without one; class accuracy needs only the feature space's classifier)."""
+        from analysis.evaluate import score_features
+
+        accuracy = None if hits is None else float(hits.float().mean())
+        if self.reference is None:
+            return {"fid": None, "precision": None, "recall": None, "class_accuracy": accuracy}
+        s = score_features(feats, hits, self.ex, self.reference, seed=seed)
+        return {"fid": s.fid, "precision": s.precision, "recall": s.recall, "class_accuracy": s.class_accuracy}
+
     def score_point(self, value: Any, seed: int) -> dict[str, Any]:
-        from analysis.evaluate import score_model
+        from analysis.fidelity import paired_run
 
         t0 = time.perf_counter()
-        score = score_model(self.model_for(value), self.ex, self.reference, per_class=self.per_class(),
-                            seed=self.spec.seed + 1000 * seed, nonideal=self.nonideal_for(value, seed),
-                            )
-        return {"value": value, "seed": seed, "fid": score.fid, "precision": score.precision, "recall": score.recall,
-                "class_accuracy": score.class_accuracy, "seconds": time.perf_counter() - t0}
+        plan_seed = self.spec.seed + 1000 * seed
+        acc = paired_run(self.ideal(plan_seed), self.model_for(value), nonideal=self.nonideal_for(value, seed),
+                         progress=self.bar)
+        fidelity = acc.score()
+        return {"value": value, "seed": seed, **self.data_scores(acc.features(), acc.class_hits(), seed=plan_seed),
+                **{k: getattr(fidelity, k) for k in FIDELITY_FIELDS}, "seconds": time.perf_counter() - t0}
 
-    def floor(self) -> float:
+    def floor(self) -> float | None:
+        """With a data set: its own floor (another real split against the reference; None
+        without one). With chip fidelity alone: the sampling floor of FID vs ideal (the ideal
+        model on seed 0's phases against another seed set of the same size)."""
         from analysis.evaluate import reference_stats
         from analysis.fid import frechet_distance
+        from analysis.fidelity import sampling_floor
 
-        return frechet_distance(reference_stats(self.floor_set, self.ex)[0], reference_stats(self.reference, self.ex)[0])
+        if self.metric == "fid":
+            if self.floor_set is None:
+                return None
+            return frechet_distance(reference_stats(self.floor_set, self.ex)[0],
+                                    reference_stats(self.reference, self.ex)[0])
+        other = self.spec.seed + 1000 * max(self.spec.seeds, 1) + 1
+        return sampling_floor(self.ideal(self.spec.seed), self.ideal(other))
+
+    def floor_label(self) -> str:
+        if self.metric == "fidelity":
+            return "sampling floor (two seed sets of the ideal model)"
+        return f"data floor ({self.floor_set.name} vs {self.reference.name})" if self.floor_set else "data floor"
+
+
+def _data_sets(spec: SweepSpec, cfg):
+    """(reference, floor set) of the spec's model: the shipped digits splits for digits models;
+    the spec's 'data' for the others ((None, None) without it)."""
+    from models.data import DataError, cifar10, digits
+
+    shape = tuple(cfg.image_shape)
+    where = spec.path_of("data")
+    if where is None:
+        return (digits("test"), digits("train")) if shape == (1, 8, 8) else (None, None)
+    try:
+        if where.is_dir():
+            if shape != (3, 32, 32):
+                raise SweepError(f"{spec.source}: 'data' {where} is a CIFAR-10 folder (3×32×32); "
+                                 f"{spec.checkpoint} makes {shape} images")
+            return cifar10(where, train=True), cifar10(where, train=False)
+        from models.data import imagenet64
+
+        if shape != (3, 64, 64):
+            raise SweepError(f"{spec.source}: 'data' {where} is an ImageNet-64 file (3×64×64); "
+                             f"{spec.checkpoint} makes {shape} images")
+        return imagenet64(where), None
+    except DataError as exc:
+        raise SweepError(f"{spec.source}: 'data': {exc}") from None
 
 
 _WORKER: dict[str, _Context] = {}
@@ -545,6 +714,12 @@ def run_sweep(spec: SweepSpec, out: str | Path, *, jobs: int = 1, progress: bool
         raise
 
 
+def _sample_bar(ctx: _Context, total: int, progress: bool):
+    """A per-sample bar (with its ETA) under the job bar, for serial runs."""
+    ctx.bar = tqdm(total=total, desc="samples", unit="sample", position=1, leave=False, disable=not progress)
+    return ctx.bar
+
+
 def _run(spec: SweepSpec, out: Path, *, jobs: int, progress: bool) -> dict[str, Any]:
     if spec.kind == "monte-carlo":
         return _run_monte_carlo(spec, out, jobs=jobs, progress=progress)
@@ -553,7 +728,13 @@ def _run(spec: SweepSpec, out: Path, *, jobs: int, progress: bool) -> dict[str, 
     todo = [(v, s) for v in (IDEAL, *spec.values) for s in range(spec.seeds) if (_value_key(v), s) not in done]
     ctx = _Context(spec) if jobs <= 1 or not todo else None
     serial = ctx.score_point if ctx is not None else None
-    _run_jobs(todo, serial, _worker_point, spec=spec, workers=jobs, log=log, progress=progress, desc="sweep")
+    bar = _sample_bar(ctx, len(todo) * ctx.per_class() * ctx.model.config.num_classes, progress) if ctx else None
+    try:
+        _run_jobs(todo, serial, _worker_point, spec=spec, workers=jobs, log=log, progress=progress, desc="sweep")
+    finally:
+        if bar is not None:
+            bar.close()
+            ctx.bar = None
     ctx = ctx or _Context(spec)
     rows = _read_log(log)
     latest = {(_value_key(r["value"]), r["seed"]): r for r in rows}
@@ -563,15 +744,20 @@ def _run(spec: SweepSpec, out: Path, *, jobs: int, progress: bool) -> dict[str, 
     floor = ctx.floor()
     _write_csv(out / "points.csv", rows, POINT_FIELDS)
     _write_csv(out / "summary.csv", summary, SUMMARY_FIELDS)
-    _plot_sweep(out / "sweep.png", spec, summary, floor)
-    report = _report_sweep(spec, summary, floor, rows)
+    _plot_sweep(out / "sweep.png", spec, ctx, summary, floor)
+    report = _report_sweep(spec, ctx, summary, floor, rows)
     with atomic_path(out / "report.md") as tmp:
         tmp.write_text(report)
-    return {"summary": summary, "floor": floor}
+    return {"summary": summary, "floor": floor, "metric": ctx.metric, "label": ctx.label,
+            "feature_space": ctx.ex.id}
 
 
-SUMMARY_FIELDS = ("value", "runs", "fid", "fid_sd", "fid_lo", "fid_hi", "dfid", "dfid_sd", "precision", "precision_sd", "recall",
-                  "recall_sd", "class_accuracy", "seconds")
+#: every figure a point or chip has, in the order the summaries list them
+METRIC_KEYS = ("fid", "precision", "recall", "class_accuracy", *FIDELITY_FIELDS)
+#: the figures whose mean gets a 95 % interval
+INTERVAL_KEYS = ("fid", "fid_vs_ideal")
+SUMMARY_FIELDS = ("value", "runs", *(f for k in METRIC_KEYS for f in (
+    (k, k + "_sd", k + "_lo", k + "_hi") if k in INTERVAL_KEYS else (k, k + "_sd"))), "dfid", "dfid_sd", "seconds")
 
 
 def _t95(n: int) -> float:
@@ -581,23 +767,36 @@ def _t95(n: int) -> float:
     return float(t.ppf(0.975, n - 1)) if n > 1 else float("nan")
 
 
+def _mean_sd(values: list[float]) -> tuple[float | None, float]:
+    """Mean and sample sd; an infinite PSNR (identical images) is a mean of ∞ with sd 0 when
+    every run has it, and ∞ with an undefined (NaN) sd when only some do."""
+    if not values:
+        return None, 0.0
+    if any(math.isinf(v) for v in values):
+        return math.inf, 0.0 if all(v == math.inf for v in values) else math.nan
+    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
+
+
 def summarise(rows: list[dict[str, Any]], spec: SweepSpec) -> list[dict[str, Any]]:
-    """Per value (ideal first): mean, sd, 95 % interval of the mean FID over seeds."""
+    """Per value (ideal first): mean and sd of every figure over seeds, a 95 % Student-t
+    interval of the mean FID (and FID vs ideal), and ΔFID paired with the ideal model."""
     out = []
-    ideal = {r["seed"]: r["fid"] for r in rows if r["value"] == IDEAL}
+    ideal = {r["seed"]: r["fid"] for r in rows if r["value"] == IDEAL and r.get("fid") is not None}
     for value in (IDEAL, *spec.values):
         sub = [r for r in rows if _value_key(r["value"]) == _value_key(value)]
         if not sub:
             continue
         entry: dict[str, Any] = {"value": value, "runs": len(sub)}
-        for key in ("fid", "precision", "recall", "class_accuracy", "seconds"):
-            vals = [r[key] for r in sub if r[key] is not None]
-            entry[key] = statistics.fmean(vals) if vals else None
-            entry[key + "_sd"] = statistics.stdev(vals) if len(vals) > 1 else 0.0
-        half = _t95(len(sub)) * entry["fid_sd"] / math.sqrt(len(sub)) if len(sub) > 1 else 0.0
-        entry["fid_lo"], entry["fid_hi"] = entry["fid"] - half, entry["fid"] + half
+        for key in (*METRIC_KEYS, "seconds"):
+            entry[key], entry[key + "_sd"] = _mean_sd([r[key] for r in sub if r.get(key) is not None])
+        for key in INTERVAL_KEYS:
+            if entry[key] is None:
+                entry[key + "_lo"] = entry[key + "_hi"] = None
+                continue
+            half = _t95(len(sub)) * entry[key + "_sd"] / math.sqrt(len(sub)) if len(sub) > 1 else 0.0
+            entry[key + "_lo"], entry[key + "_hi"] = entry[key] - half, entry[key] + half
         # paired with the ideal model on the same seed phases: the hardware's own effect
-        deltas = [r["fid"] - ideal[r["seed"]] for r in sub if r["seed"] in ideal]
+        deltas = [r["fid"] - ideal[r["seed"]] for r in sub if r["seed"] in ideal and r.get("fid") is not None]
         entry["dfid"] = statistics.fmean(deltas) if deltas else None
         entry["dfid_sd"] = statistics.stdev(deltas) if len(deltas) > 1 else 0.0
         out.append(entry)
@@ -626,28 +825,42 @@ def _save(fig, path: Path) -> None:
     _plt().close(fig)
 
 
-def _plot_sweep(path: Path, spec: SweepSpec, summary: list[dict[str, Any]], floor: float) -> None:
+def _plot_sweep(path: Path, spec: SweepSpec, ctx: _Context, summary: list[dict[str, Any]], floor: float | None) -> None:
     plt = _plt()
+    key = ctx.primary
     pts = [e for e in summary if e["value"] != IDEAL]
     ideal = next((e for e in summary if e["value"] == IDEAL), None)
     x = [float(e["value"]) for e in pts]
     fig, (ax0, ax1) = plt.subplots(1, 2, figsize=(10, 3.8), dpi=120)
-    ax0.plot(x, [e["fid"] for e in pts], "-o", ms=3, color="#4c72b0", label="on the hardware (mean)")
-    ax0.fill_between(x, [e["fid_lo"] for e in pts], [e["fid_hi"] for e in pts], color="#4c72b0", alpha=0.25,
+    ax0.plot(x, [e[key] for e in pts], "-o", ms=3, color="#4c72b0", label="on the hardware (mean)")
+    ax0.fill_between(x, [e[key + "_lo"] for e in pts], [e[key + "_hi"] for e in pts], color="#4c72b0", alpha=0.25,
                      label=f"95 % interval ({spec.seeds} chips/seeds)")
-    if ideal is not None:
+    if ideal is not None and ctx.metric == "fid":
         ax0.axhline(ideal["fid"], color="#55a868", lw=1.2, label=f"ideal model {ideal['fid']:.2f}")
         ax0.axhspan(ideal["fid_lo"], ideal["fid_hi"], color="#55a868", alpha=0.15)
-    ax0.axhline(floor, color="k", ls="--", lw=1, label=f"data floor {floor:.2f}")
-    ax0.set_ylabel("FID-digits (lower is better)")
-    ax0.set_yscale("log")
-    for key, style in (("precision", "-o"), ("recall", "--s")):
-        ax1.plot(x, [e[key] for e in pts], style, ms=3, label=key)
-        ax1.fill_between(x, [e[key] - e[key + "_sd"] for e in pts], [e[key] + e[key + "_sd"] for e in pts], alpha=0.15)
-        if ideal is not None:
-            ax1.axhline(ideal[key], ls=":", lw=1, color="grey")
-    ax1.set_ylim(0, 1)
-    ax1.set_ylabel("precision / recall (±1 sd; dotted: ideal)")
+    if floor is not None:
+        ax0.axhline(floor, color="k", ls="--", lw=1, label=f"{ctx.floor_label().split(' (')[0]} {floor:.3g}")
+    ax0.set_ylabel(f"{ctx.label} (lower is better)", fontsize=8)
+    if all(e[key] > 0 for e in pts) and (floor is None or floor > 0):
+        ax0.set_yscale("log")
+    if ctx.metric == "fid":
+        for k, style in (("precision", "-o"), ("recall", "--s")):
+            ax1.plot(x, [e[k] for e in pts], style, ms=3, label=k)
+            ax1.fill_between(x, [e[k] - e[k + "_sd"] for e in pts], [e[k] + e[k + "_sd"] for e in pts], alpha=0.15)
+            if ideal is not None:
+                ax1.axhline(ideal[k], ls=":", lw=1, color="grey")
+        ax1.set_ylim(0, 1)
+        ax1.set_ylabel("precision / recall (±1 sd; dotted: ideal)")
+        ax1.legend(fontsize=7)
+    else:
+        finite = [(v, e["psnr_db"]) for v, e in zip(x, pts) if math.isfinite(e["psnr_db"])]
+        ax1.plot([v for v, _ in finite], [p for _, p in finite], "-o", ms=3, color="#4c72b0", label="PSNR vs ideal")
+        ax1.set_ylabel("PSNR of the chip's images vs the model's (dB)")
+        twin = ax1.twinx()
+        twin.plot(x, [e["phase_error_rad"] for e in pts], "--s", ms=3, color="#c44e52", label="final phase error")
+        twin.set_ylabel("mean circular phase error (rad)")
+        lines = ax1.get_legend_handles_labels()[0] + twin.get_legend_handles_labels()[0]
+        ax1.legend(lines, [ln.get_label() for ln in lines], fontsize=7)
     for ax in (ax0, ax1):
         ax.set_xlabel(spec.factor)
         if spec.x_scale == "log":
@@ -657,14 +870,15 @@ def _plot_sweep(path: Path, spec: SweepSpec, summary: list[dict[str, Any]], floo
             ax.set_xscale("symlog", linthresh=min(positive) if positive else 1.0)
         ax.grid(alpha=0.3)
     ax0.legend(fontsize=7)
-    ax1.legend(fontsize=7)
-    fig.suptitle(spec.title or f"FID-digits vs {spec.factor}", fontsize=10)
+    fig.suptitle(spec.title or f"{ctx.label} vs {spec.factor}", fontsize=10)
     fig.tight_layout()
     _save(fig, path)
 
 
 def _fmt(x: Any, digits: int = 2) -> str:
-    return "–" if x is None else f"{x:.{digits}f}"
+    if x is None:
+        return "–"
+    return "∞" if x == math.inf else f"{x:.{digits}f}"
 
 
 def _coupling_note(spec: SweepSpec) -> str:
@@ -677,53 +891,94 @@ def _coupling_note(spec: SweepSpec) -> str:
             "sine-only checkpoint.")
 
 
-def _report_sweep(spec: SweepSpec, summary: list[dict[str, Any]], floor: float, rows: list[dict[str, Any]]) -> str:
+def _fidelity_note(ctx: _Context) -> list[str]:
+    """What the chip-fidelity columns mean (the report's legend)."""
+    from analysis.fidelity import meaning
+
+    names = {"phase_error_rad": "phase error", "psnr_db": "PSNR", "feature_distance": "feature distance",
+             "fid_vs_ideal": "FID vs ideal", "label_agreement": "label agreement"}
+    text = meaning()
+    keys = [k for k in FIDELITY_FIELDS if k != "label_agreement" or ctx.ex.classify is not None]
+    return ["Chip fidelity (paired with the ideal model on the same seeds and labels; feature space "
+            f"`{ctx.ex.id}`):", "", *[f"- {names[k]}: {text[k]}" for k in keys], ""]
+
+
+def _report_sweep(spec: SweepSpec, ctx: _Context, summary: list[dict[str, Any]], floor: float | None,
+                  rows: list[dict[str, Any]]) -> str:
     base = {k: v for k, v in spec.nonideal.to_dict().items() if v != getattr(NonIdeal(), k)}
+    floor_text = f"{ctx.floor_label()[0].upper()}{ctx.floor_label()[1:]}: " + (
+        "none (the data set has one split)" if floor is None else f"{floor:.3f}") + "."
     lines = [
-        f"# {spec.title or 'FID-digits vs ' + str(spec.factor)}", "",
-        f"Model `{spec.checkpoint}`; factor `{spec.factor}`; {spec.seeds} chips/seeds per point, "
-        f"{spec.samples} samples each; operating point {json.dumps(base) if base else 'all other terms off'}"
+        f"# {spec.title or ctx.label + ' vs ' + str(spec.factor)}", "",
+        f"Model `{spec.checkpoint}` ({ctx.model.config.name}, {'×'.join(map(str, ctx.model.config.image_shape))}); "
+        f"factor `{spec.factor}`; {spec.seeds} chips/seeds per point, "
+        f"{ctx.per_class() * ctx.model.config.num_classes} samples each; operating point "
+        f"{json.dumps(base) if base else 'all other terms off'}"
         + (f"; compile options {json.dumps(spec.compile)}" if spec.compile else "") + "." + _coupling_note(spec),
-        f"Data floor (train vs test): {floor:.3f}. Interval: 95 % Student-t over seeds.", "",
-        "ΔFID: minus the ideal model's FID on the same seed phases (paired; mean ± sd over seeds).", "",
-        "| value | FID-digits | 95 % interval | ΔFID vs ideal | precision | recall | class accuracy | s/point |",
-        "|---|---|---|---|---|---|---|---|",
+        f"{floor_text} Interval: 95 % Student-t over seeds.", "",
     ]
-    for e in summary:
-        lines.append(f"| {e['value']} | {_fmt(e['fid'])} ± {_fmt(e['fid_sd'])} | {_fmt(e['fid_lo'])} – {_fmt(e['fid_hi'])} "
-                     f"| {_fmt(e['dfid'])} ± {_fmt(e['dfid_sd'])} "
-                     f"| {_fmt(e['precision'], 3)} | {_fmt(e['recall'], 3)} | {_fmt(e['class_accuracy'], 3)} "
-                     f"| {_fmt(e['seconds'], 1)} |")
-    lines += ["", f"{len(rows)} scored points in `points.csv`; plot `sweep.png`."]
+    if ctx.metric == "fid":
+        lines += [
+            "ΔFID: minus the ideal model's FID on the same seed phases (paired; mean ± sd over seeds).", "",
+            f"| value | {ctx.label} | 95 % interval | ΔFID vs ideal | precision | recall | class accuracy "
+            "| phase error (rad) | PSNR (dB) | s/point |",
+            "|---|---|---|---|---|---|---|---|---|---|",
+        ]
+        for e in summary:
+            lines.append(f"| {e['value']} | {_fmt(e['fid'])} ± {_fmt(e['fid_sd'])} | {_fmt(e['fid_lo'])} – "
+                         f"{_fmt(e['fid_hi'])} | {_fmt(e['dfid'])} ± {_fmt(e['dfid_sd'])} "
+                         f"| {_fmt(e['precision'], 3)} | {_fmt(e['recall'], 3)} | {_fmt(e['class_accuracy'], 3)} "
+                         f"| {_fmt(e['phase_error_rad'], 3)} | {_fmt(e['psnr_db'], 1)} | {_fmt(e['seconds'], 1)} |")
+    else:
+        lines += [
+            "No data set: every point is scored against the ideal model it implements (chip fidelity).", "",
+            "| value | FID vs ideal | 95 % interval | phase error (rad) | PSNR (dB) | feature distance "
+            "| label agreement | s/point |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for e in summary:
+            lines.append(f"| {e['value']} | {_fmt(e['fid_vs_ideal'], 3)} ± {_fmt(e['fid_vs_ideal_sd'], 3)} "
+                         f"| {_fmt(e['fid_vs_ideal_lo'], 3)} – {_fmt(e['fid_vs_ideal_hi'], 3)} "
+                         f"| {_fmt(e['phase_error_rad'], 3)} | {_fmt(e['psnr_db'], 1)} "
+                         f"| {_fmt(e['feature_distance'], 3)} | {_fmt(e['label_agreement'], 3)} "
+                         f"| {_fmt(e['seconds'], 1)} |")
+    lines += ["", *_fidelity_note(ctx), f"{len(rows)} scored points in `points.csv`; plot `sweep.png`."]
     return "\n".join(lines) + "\n"
 
 
 # --- Monte Carlo over chips ----------------------------------------------------------------
 def _score_chip_group(ctx: _Context, group: int) -> list[dict[str, Any]]:
-    """Score chips [group·G, …) of the spec in one simulator call (chip axis)."""
-    from analysis.evaluate import _features, sample_plan, score_features
+    """Score chips [group·G, …) of the spec, the group's chips side by side on the simulator's
+    chip axis, batch by batch of the sample plan (memory-bounded for the group)."""
+    from analysis.evaluate import batch_nonideal
+    from analysis.fidelity import Paired, run_batch, split_chips
 
     spec = ctx.spec
     first = group * spec.chip_group
     count = min(spec.chip_group, spec.chips - first)
-    labels, theta0, _ = sample_plan(ctx.model, per_class=ctx.per_class(), seed=spec.seed, batch_size=spec.batch_size)
+    ref = ctx.ideal(spec.seed, chips=spec.chip_group)
     ni = spec.nonideal.replace(chips=count, chip_seed=spec.nonideal.chip_seed + first,
                                sample_seed=spec.nonideal.sample_seed + group)
-    with torch.no_grad():
-        images = ctx.hardware_model().generate(labels.repeat(count), theta0.repeat(count, 1), nonideal=ni)
-        feats = _features(ctx.ex, images).view(count, len(labels), -1)
+    accs = [Paired(extractor=ctx.ex.id, relativization=ctx.model.config.relativization) for _ in range(count)]
+    for k, i in enumerate(ref.starts):
+        labels, theta0 = ref.labels[i:i + ref.batch_size], ref.theta0[i:i + ref.batch_size]
+        # batch 0 draws with the group's own seed; batch k > 0 with one derived from it
+        batch = run_batch(ctx.hardware_model(), ctx.ex, labels.repeat(count), theta0.repeat(count, 1),
+                          nonideal=ni if k == 0 else batch_nonideal(ni, k))
+        for acc, part in zip(accs, split_chips(batch, count)):
+            acc.add(ref.batch(k), part)
+        if ctx.bar is not None:
+            ctx.bar.update(count * len(labels))
     rows = []
-    for c in range(count):
-        hits = ctx.ex.classify(feats[c]).argmax(1) == labels if ctx.ex.classify is not None else None
-        score = score_features(feats[c], hits, ctx.ex, ctx.reference, seed=spec.seed)
-        rows.append({"chip": spec.nonideal.chip_seed + first + c, "fid": score.fid, "precision": score.precision,
-                     "recall": score.recall, "class_accuracy": score.class_accuracy})
+    for c, acc in enumerate(accs):
+        fidelity = acc.score()
+        rows.append({"chip": spec.nonideal.chip_seed + first + c,
+                     **ctx.data_scores(acc.features(), acc.class_hits(), seed=spec.seed),
+                     **{k: getattr(fidelity, k) for k in FIDELITY_FIELDS}})
     return rows
 
 
 def _run_monte_carlo(spec: SweepSpec, out: Path, *, jobs: int, progress: bool) -> dict[str, Any]:
-    from analysis.evaluate import score_model
-
     log = out / "chips.jsonl"
     groups = math.ceil(spec.chips / spec.chip_group)
     done_chips = {r["chip"] for r in _read_log(log)}
@@ -734,64 +989,113 @@ def _run_monte_carlo(spec: SweepSpec, out: Path, *, jobs: int, progress: bool) -
         if not wanted <= done_chips:
             todo.append((g,))
     ctx = _Context(spec)
-    _run_jobs(todo, lambda g: _score_chip_group(ctx, g), _worker_chips, spec=spec, workers=jobs, log=log,
-              progress=progress, desc="chips")
+    samples = ctx.per_class() * ctx.model.config.num_classes
+    bar = _sample_bar(ctx, samples * sum(min(spec.chip_group, spec.chips - g * spec.chip_group) for (g,) in todo),
+                      progress and jobs <= 1)
+    try:
+        _run_jobs(todo, lambda g: _score_chip_group(ctx, g), _worker_chips, spec=spec, workers=jobs, log=log,
+                  progress=progress, desc="chips")
+    finally:
+        bar.close()
+        ctx.bar = None
     rows = sorted({r["chip"]: r for r in _read_log(log)}.values(), key=lambda r: r["chip"])
-    ideal = score_model(ctx.model, ctx.ex, ctx.reference, per_class=ctx.per_class(), seed=spec.seed)
+    key = ctx.primary
+    values = [r[key] for r in rows]
     floor = ctx.floor()
-    fids = [r["fid"] for r in rows]
-    limit = ideal.fid * (1 + spec.yield_within)
-    summary = {
-        "chips": len(rows), "ideal_fid": ideal.fid, "floor": floor, "yield_within": spec.yield_within,
-        "yield": sum(f <= limit for f in fids) / len(fids), "fid_limit": limit,
-        "fid_mean": statistics.fmean(fids), "fid_median": statistics.median(fids),
-        "fid_p5": _quantile(fids, 0.05), "fid_p95": _quantile(fids, 0.95), "fid_min": min(fids), "fid_max": max(fids),
-        "precision_mean": statistics.fmean(r["precision"] for r in rows),
-        "recall_mean": statistics.fmean(r["recall"] for r in rows),
-        "ideal_precision": ideal.precision, "ideal_recall": ideal.recall,
-    }
+    summary: dict[str, Any] = {"chips": len(rows), "metric": ctx.metric, "label": ctx.label,
+                               "feature_space": ctx.ex.id, "floor": floor, "yield_within": spec.yield_within}
+    if ctx.metric == "fid":
+        ref = ctx.ideal(spec.seed, chips=spec.chip_group)
+        ideal = ctx.data_scores(ref.features(), _ideal_hits(ref), seed=spec.seed)
+        limit = ideal["fid"] * (1 + spec.yield_within)
+        summary.update({"ideal_fid": ideal["fid"], "ideal_precision": ideal["precision"],
+                        "ideal_recall": ideal["recall"], "fid_limit": limit,
+                        "precision_mean": statistics.fmean(r["precision"] for r in rows),
+                        "recall_mean": statistics.fmean(r["recall"] for r in rows)})
+    else:
+        limit = spec.yield_within * floor
+        summary.update({"sampling_floor": floor, "fid_vs_ideal_limit": limit})
+    summary.update({
+        "limit": limit, "yield": sum(v <= limit for v in values) / len(values),
+        f"{key}_mean": statistics.fmean(values), f"{key}_median": statistics.median(values),
+        f"{key}_p5": _quantile(values, 0.05), f"{key}_p95": _quantile(values, 0.95),
+        f"{key}_min": min(values), f"{key}_max": max(values),
+        "phase_error_rad_mean": statistics.fmean(r["phase_error_rad"] for r in rows),
+        "psnr_db_median": statistics.median(r["psnr_db"] for r in rows),
+    })
     _write_csv(out / "chips.csv", rows, CHIP_FIELDS)
-    _plot_monte_carlo(out / "montecarlo.png", spec, fids, summary)
+    _plot_monte_carlo(out / "montecarlo.png", spec, ctx, values, summary)
     with atomic_path(out / "report.md") as tmp:
-        tmp.write_text(_report_monte_carlo(spec, summary))
+        tmp.write_text(_report_monte_carlo(spec, ctx, summary))
     with atomic_path(out / "summary.json") as tmp:
         tmp.write_text(json.dumps(summary, indent=2) + "\n")
     return summary
+
+
+def _ideal_hits(ref) -> Any:
+    """Whether the classifier names the requested class on each ideal sample (or None)."""
+    batches = [ref.batch(k) for k in range(len(ref.starts))]
+    if batches[0].classes is None:
+        return None
+    return torch.cat([b.classes == b.labels for b in batches])
 
 
 def _quantile(values: list[float], q: float) -> float:
     return float(torch.quantile(torch.tensor(values, dtype=torch.float64), q))
 
 
-def _plot_monte_carlo(path: Path, spec: SweepSpec, fids: list[float], s: dict[str, Any]) -> None:
+def _plot_monte_carlo(path: Path, spec: SweepSpec, ctx: _Context, values: list[float], s: dict[str, Any]) -> None:
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6, 3.6), dpi=120)
-    ax.hist(fids, bins=min(30, max(5, len(fids) // 3)), color="#4c72b0", alpha=0.8, label=f"{len(fids)} chips")
-    ax.axvline(s["ideal_fid"], color="#55a868", lw=1.5, label=f"ideal model {s['ideal_fid']:.2f}")
-    ax.axvline(s["fid_limit"], color="#c44e52", ls="--", lw=1.2,
-               label=f"ideal +{100 * spec.yield_within:g} %: yield {100 * s['yield']:.0f} %")
-    ax.axvline(s["floor"], color="k", ls=":", lw=1, label=f"data floor {s['floor']:.2f}")
-    ax.set_xlabel("FID-digits of a chip")
+    ax.hist(values, bins=min(30, max(5, len(values) // 3)), color="#4c72b0", alpha=0.8, label=f"{len(values)} chips")
+    if ctx.metric == "fid":
+        ax.axvline(s["ideal_fid"], color="#55a868", lw=1.5, label=f"ideal model {s['ideal_fid']:.2f}")
+        limit_label = f"ideal +{100 * spec.yield_within:g} %"
+    else:
+        limit_label = f"{100 * spec.yield_within:g} % of the sampling floor"
+    ax.axvline(s["limit"], color="#c44e52", ls="--", lw=1.2, label=f"{limit_label}: yield {100 * s['yield']:.0f} %")
+    if s["floor"] is not None:
+        ax.axvline(s["floor"], color="k", ls=":", lw=1, label=f"{ctx.floor_label().split(' (')[0]} {s['floor']:.3g}")
+    ax.set_xlabel(f"{ctx.label} of a chip", fontsize=8)
     ax.set_ylabel("chips")
     ax.legend(fontsize=7)
-    ax.set_title(spec.title or "FID over simulated chips", fontsize=10)
+    ax.set_title(spec.title or "Monte Carlo over simulated chips", fontsize=10)
     fig.tight_layout()
     _save(fig, path)
 
 
-def _report_monte_carlo(spec: SweepSpec, s: dict[str, Any]) -> str:
+def _report_monte_carlo(spec: SweepSpec, ctx: _Context, s: dict[str, Any]) -> str:
     base = {k: v for k, v in spec.nonideal.to_dict().items() if v != getattr(NonIdeal(), k)}
-    return "\n".join([
+    key = ctx.primary
+    lines = [
         f"# {spec.title or 'Monte Carlo over chips'}", "",
-        f"Model `{spec.checkpoint}`; operating point {json.dumps(base)}; {s['chips']} chips, "
-        f"{spec.samples} samples each (the same seed phases on every chip)." + _coupling_note(spec), "",
-        "| | FID-digits | precision | recall |", "|---|---|---|---|",
-        f"| ideal model | {s['ideal_fid']:.2f} | {s['ideal_precision']:.3f} | {s['ideal_recall']:.3f} |",
-        f"| chips: mean | {s['fid_mean']:.2f} | {s['precision_mean']:.3f} | {s['recall_mean']:.3f} |",
-        f"| chips: median | {s['fid_median']:.2f} | | |",
-        f"| chips: 5th – 95th percentile | {s['fid_p5']:.2f} – {s['fid_p95']:.2f} | | |",
-        f"| chips: best – worst | {s['fid_min']:.2f} – {s['fid_max']:.2f} | | |", "",
-        f"**Yield** (FID within {100 * spec.yield_within:g} % of the ideal model's, ≤ {s['fid_limit']:.2f}): "
-        f"**{100 * s['yield']:.0f} %** of {s['chips']} chips. Data floor {s['floor']:.3f}.",
-        "", "Per chip: `chips.csv`; histogram: `montecarlo.png`.", "",
-    ])
+        f"Model `{spec.checkpoint}` ({ctx.model.config.name}); operating point {json.dumps(base)}; {s['chips']} chips, "
+        f"{ctx.per_class() * ctx.model.config.num_classes} samples each (the same seed phases on every chip)."
+        + _coupling_note(spec), "",
+    ]
+    if ctx.metric == "fid":
+        lines += [
+            f"| | {ctx.label} | precision | recall |", "|---|---|---|---|",
+            f"| ideal model | {s['ideal_fid']:.2f} | {s['ideal_precision']:.3f} | {s['ideal_recall']:.3f} |",
+            f"| chips: mean | {s['fid_mean']:.2f} | {s['precision_mean']:.3f} | {s['recall_mean']:.3f} |",
+        ]
+        rule = f"FID within {100 * spec.yield_within:g} % of the ideal model's, ≤ {s['limit']:.2f}"
+    else:
+        lines += [f"| | FID vs ideal |", "|---|---|", "| ideal model | 0 (by definition) |",
+                  f"| chips: mean | {s['fid_vs_ideal_mean']:.3f} |"]
+        rule = (f"FID vs the ideal model within {100 * spec.yield_within:g} % of the sampling floor "
+                f"{s['floor']:.3f}, ≤ {s['limit']:.3f}")
+    lines += [
+        f"| chips: median | {s[key + '_median']:.3f} |" + (" | |" if ctx.metric == "fid" else ""),
+        f"| chips: 5th – 95th percentile | {s[key + '_p5']:.3f} – {s[key + '_p95']:.3f} |"
+        + (" | |" if ctx.metric == "fid" else ""),
+        f"| chips: best – worst | {s[key + '_min']:.3f} – {s[key + '_max']:.3f} |"
+        + (" | |" if ctx.metric == "fid" else ""), "",
+        f"**Yield** ({rule}): **{100 * s['yield']:.0f} %** of {s['chips']} chips. "
+        + (f"{ctx.floor_label()[0].upper()}{ctx.floor_label()[1:]}: {s['floor']:.3f}." if s["floor"] is not None
+           else ""),
+        f"Chip fidelity: mean final phase error {s['phase_error_rad_mean']:.3f} rad, median PSNR "
+        f"{_fmt(s['psnr_db_median'], 1)} dB against the ideal model's images.", "",
+        *_fidelity_note(ctx), "Per chip: `chips.csv`; histogram: `montecarlo.png`.", "",
+    ]
+    return "\n".join(lines)

@@ -141,6 +141,20 @@ class Un0(nn.Module):
             steps, method, T: override the config's integration (default: as trained).
             nonideal: simulate imperfect hardware (`oscsim.NonIdeal`); None: ideal.
         """
+        return self.decode(self.final_phases(labels, theta0, steps=steps, method=method, T=T, nonideal=nonideal))
+
+    def final_phases(
+        self,
+        labels: Tensor | None,
+        theta0: Tensor,
+        *,
+        steps: int | None = None,
+        method: str | None = None,
+        T: float | None = None,
+        nonideal: NonIdeal | None = None,
+    ) -> Tensor:
+        """(B, N) main phases at T as the readout reports them (what `decode` takes):
+        the dynamics of `forward` without the decoder (differentiable)."""
         steps = self.config.num_steps if steps is None else steps
         method = self.config.solver if method is None else method
         T = self.config.integration_time if T is None else T
@@ -150,7 +164,7 @@ class Un0(nn.Module):
             final = simulate(
                 self.params(), theta0, labels, steps=steps, T=T, method=method, nonideal=nonideal
             ).theta
-        return self.decode(final[:, : self.config.n])
+        return final[:, : self.config.n]
 
     @torch.inference_mode()
     def generate(
@@ -163,8 +177,10 @@ class Un0(nn.Module):
         method: str | None = None,
         T: float | None = None,
         nonideal: NonIdeal | None = None,
-    ) -> Tensor:
-        """Images (B, C, H, W) in [−1, 1] for class `labels` (B,).
+        return_phases: bool = False,
+    ) -> Tensor | tuple[Tensor, Tensor]:
+        """Images (B, C, H, W) in [−1, 1] for class `labels` (B,); with `return_phases`,
+        (images, the (B, N) main phases at T they were decoded from).
 
         `theta0` (B, N + N_c) gives the seed phases (main then conditioning, as in the
         release); otherwise they are drawn from `seed` (a fresh random seed if None).
@@ -178,6 +194,8 @@ class Un0(nn.Module):
         was_training = self.training
         self.eval()
         try:
-            return self.forward(labels, theta0, steps=steps, method=method, T=T, nonideal=nonideal)
+            phases = self.final_phases(labels, theta0, steps=steps, method=method, T=T, nonideal=nonideal)
+            images = self.decode(phases)
+            return (images, phases) if return_phases else images
         finally:
             self.train(was_training)
