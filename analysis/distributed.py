@@ -6,9 +6,13 @@ size — on a non-ideal chip with `batch_nonideal(nonideal, i)`, the same draws 
 process makes — and rank 0 gathers the features in batch order and scores them. So the
 FID is the single-process FID, whatever the number of ranks.
 
+Chip fidelity (`sharded_fidelity`: the ideal model and the chip on each batch's seeds) shards
+the same way, for any checkpoint; rank 0 merges the per-batch sums in batch order.
+
 Launch with torchrun (gloo on CPU, nccl on GPU, picked from the device)::
 
     torchrun --nproc_per_node 2 -m analysis.distributed --per-class 1000 --nonideal spec.toml
+    torchrun --nproc_per_node 2 -m analysis.distributed cifar10_n1024.pt --per-class 100 --nonideal spec.toml
 """
 
 from __future__ import annotations
@@ -80,6 +84,36 @@ def sharded_score(model: Un0, ex: Extractor, reference: ImageSet, *, floor_set: 
     return score_features(out[0], out[1], ex, reference, floor_set=floor_set, seed=seed)
 
 
+@torch.no_grad()
+def sharded_fidelity(ideal_model: Un0, chip: Un0, ex: Extractor, *, per_class: int, seed: int, batch_size: int = 1000,
+                     nonideal: NonIdeal | None = None):
+    """`analysis.fidelity.chip_fidelity` over all ranks: batch i of the plan (ideal model and
+    chip on its seeds, the chip with `batch_nonideal(nonideal, i)`) runs on rank i mod world
+    size; rank 0 merges the per-batch sums in batch order and returns the `FidelityScore`
+    (None elsewhere) — the single process's score, whatever the number of ranks."""
+    from analysis.fidelity import Paired, run_batch
+
+    rank, world = dist.get_rank(), dist.get_world_size()
+    labels, theta0, starts = _plan(ideal_model, per_class=per_class, seed=seed, batch_size=batch_size)
+    relativization = ideal_model.config.relativization
+    mine = []
+    for index in range(rank, len(starts), world):
+        i = starts[index]
+        lab, th = labels[i:i + batch_size], theta0[i:i + batch_size]
+        part = Paired(extractor=ex.id, relativization=relativization)
+        part.add(run_batch(ideal_model, ex, lab, th), run_batch(chip, ex, lab, th, nonideal=batch_nonideal(nonideal, index)))
+        mine.append((index, part))
+    gathered = [None] * world if rank == 0 else None
+    dist.gather_object(mine, gathered, dst=0)
+    if rank != 0:
+        return None
+    parts = sorted((p for shard in gathered for p in shard), key=lambda p: p[0])
+    total = Paired(extractor=ex.id, relativization=relativization)
+    for _, part in parts:
+        total.merge(part)
+    return total.score()
+
+
 def init_from_env(device: str = "auto") -> torch.device:
     """Join the process group torchrun describes (nccl on CUDA, gloo on CPU); this rank's device."""
     use_cuda = torch.cuda.is_available() if device == "auto" else device == "cuda"
@@ -97,7 +131,8 @@ def main(argv: list[str] | None = None) -> int:
     from models.data import digits
 
     p = argparse.ArgumentParser(prog="python -m analysis.distributed",
-                                description="FID-digits of a model, generation sharded over torchrun ranks")
+                                description="FID-digits of a digits model, or the chip fidelity of any model on "
+                                            "--nonideal hardware, generation sharded over torchrun ranks")
     p.add_argument("checkpoint", type=Path, nargs="?", default=models.SHIPPED)
     p.add_argument("--per-class", type=int, default=100)
     p.add_argument("--seed", type=int, default=0)
@@ -105,6 +140,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--nonideal", type=Path, default=None, help="TOML file with a [nonideal] table")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     p.add_argument("--json", type=Path, default=None, help="rank 0 writes the score here")
+    p.add_argument("--metric", choices=("auto", "fid", "fidelity"), default="auto",
+                   help="FID-digits (digits models), or chip fidelity against the ideal model (auto: FID-digits for "
+                        "digits models, fidelity for the others)")
+    p.add_argument("--features", default="auto", help="feature space of chip fidelity (auto, pixels, inception)")
     args = p.parse_args(argv)
     try:
         nonideal = load_nonideal(args.nonideal) if args.nonideal else None
@@ -114,11 +153,27 @@ def main(argv: list[str] | None = None) -> int:
     device = init_from_env(args.device)
     try:
         model = models.load(args.checkpoint, device=device)
-        ex = digits_extractor()
+        digits_model = tuple(model.config.image_shape) == (1, 8, 8)
+        fidelity = args.metric == "fidelity" or (args.metric == "auto" and not digits_model)
+        if not fidelity and not digits_model:
+            raise SystemExit(f"error: --metric fid scores FID-digits; {args.checkpoint} makes "
+                             f"{model.config.image_shape} images (use --metric fidelity)")
+        if fidelity:
+            from analysis.fidelity import feature_space
+
+            if nonideal is None:
+                raise SystemExit("error: chip fidelity needs --nonideal (the chip to compare with the ideal model)")
+            ex = feature_space(args.features, model.config.image_shape)
+        else:
+            ex = digits_extractor()
         if device.type == "cuda":
             ex = _extractor_on(ex, device)
-        score = sharded_score(model, ex, digits("test"), floor_set=digits("train"), per_class=args.per_class,
-                              seed=args.seed, batch_size=args.batch_size, nonideal=nonideal)
+        if fidelity:
+            score = sharded_fidelity(model, model, ex, per_class=args.per_class, seed=args.seed,
+                                     batch_size=args.batch_size, nonideal=nonideal)
+        else:
+            score = sharded_score(model, ex, digits("test"), floor_set=digits("train"), per_class=args.per_class,
+                                  seed=args.seed, batch_size=args.batch_size, nonideal=nonideal)
         if score is not None:
             text = json.dumps({**score.as_dict(), "world_size": dist.get_world_size()}, indent=2)
             print(text)

@@ -143,6 +143,20 @@ class Paired:
         self.chip_features.append(chip.features)
         self.ideal_features.append(ideal.features)
 
+    def merge(self, other: Paired) -> Paired:
+        """Add `other`'s later batches to these (sharded runs: batches merged in order give the
+        single process's sums, term by term in the same order)."""
+        self.phase_error_sum += other.phase_error_sum
+        self.phase_count += other.phase_count
+        self.sq_error_sum += other.sq_error_sum
+        self.pixel_count += other.pixel_count
+        self.agree += other.agree
+        self.classified += other.classified
+        self.chip_features += other.chip_features
+        self.ideal_features += other.ideal_features
+        self.hits += other.hits
+        return self
+
     def features(self) -> Tensor:
         """The chip's features, in sample order (for FID against a data set)."""
         return torch.cat(self.chip_features)

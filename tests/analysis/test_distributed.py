@@ -81,3 +81,50 @@ def test_torchrun_entry_point(tmp_path: Path) -> None:
     got = json.loads(out.read_text())
     assert got["world_size"] == 2
     assert got["fid"] == pytest.approx(single_process_score().fid, rel=1e-9)
+
+
+def _fidelity_model() -> models.Un0:
+    return models.Un0.init(models.PUBLISHED["n1024"].replace(n=64), seed=1)
+
+
+def _fidelity_rank(rank: int, world: int, port: int, out: str) -> None:
+    from analysis.distributed import sharded_fidelity
+    from analysis.fidelity import feature_space
+
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world)
+    try:
+        model = _fidelity_model()
+        score = sharded_fidelity(model, model, feature_space("pixels", model.config.image_shape), nonideal=NONIDEAL,
+                                 **SETTINGS)
+        assert (score is None) == (rank != 0)
+        if rank == 0:
+            Path(out).write_text(json.dumps(score.as_dict()))
+    finally:
+        dist.destroy_process_group()
+
+
+@pytest.mark.slow
+def test_two_gloo_ranks_give_the_single_process_chip_fidelity(tmp_path: Path) -> None:
+    """A CIFAR-shaped model on imperfect hardware against itself: sharded = single process."""
+    from analysis.evaluate import sample_plan
+    from analysis.fidelity import IdealReference, chip_fidelity, feature_space
+
+    out = tmp_path / "fidelity.json"
+    mp.spawn(_fidelity_rank, args=(2, _free_port(), str(out)), nprocs=2, join=True)
+    sharded = json.loads(out.read_text())
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        model = _fidelity_model()
+        ex = feature_space("pixels", model.config.image_shape)
+        labels, theta0, starts = sample_plan(model, per_class=SETTINGS["per_class"], seed=SETTINGS["seed"],
+                                             batch_size=SETTINGS["batch_size"])
+        single = chip_fidelity(IdealReference(model, ex, labels, theta0, starts, SETTINGS["batch_size"]), model,
+                               nonideal=NONIDEAL)
+    finally:
+        torch.set_num_threads(threads)
+    assert sharded["samples"] == single.samples == 150
+    for key in ("phase_error_rad", "psnr_db", "feature_distance", "fid_vs_ideal"):
+        assert sharded[key] == pytest.approx(getattr(single, key), rel=1e-9), key
+    assert single.phase_error_rad > 0
