@@ -1,4 +1,11 @@
-"""`un0hw demo`: the whole story on the shipped digits model, in one command and one report.
+"""`un0hw demo [CKPT]`: the whole story on a checkpoint (default: the shipped digits model), in
+one command and one report.
+
+Any checkpoint runs — the release's `.pt` files included, random-init ones too. A digits model
+is scored by FID-digits against the shipped digits data; any other by chip fidelity
+(`analysis.fidelity`: each hardware variant against the ideal model on the same seeds), which
+needs no data set and means the same for a trained and a random-init model: how far the chip
+is from the model it implements.
 
 Steps (each timed; a step whose tool is missing says why and the report labels it):
 
@@ -6,10 +13,11 @@ Steps (each timed; a step whose tool is missing says why and the report labels i
    two-cell locking check and the measured `hw.Calibration` (the built-in default, clearly
    labelled, when ngspice is absent);
 2. compile — two operating points with that calibration;
-3. quality — FID-digits, precision/recall and class accuracy of the model as trained, the
-   two compiled arrays, and array A on imperfect hardware (`oscsim.NonIdeal` from the
-   calibration's jitter and mismatch at the array's τ); sample grids on the same seeds;
-4. sweep — a short coupling-bits sweep;
+3. quality — FID-digits, precision/recall and class accuracy (chip fidelity for other
+   families) of the model as trained, the two compiled arrays, and array A on imperfect
+   hardware (`oscsim.NonIdeal` from the calibration's jitter and mismatch at the array's τ);
+   sample grids on the same seeds;
+4. sweep — a short coupling-bits sweep (FID-digits, or chip fidelity);
    array — a few cells of array A as transistor-level rings in ngspice against `oscsim`;
 5. rtl — one tile of array A as the Verilog tile under Icarus/cocotb, bit-exact against
    the golden model;
@@ -71,8 +79,10 @@ class Step:
 
 
 class Demo:
-    def __init__(self, out: Path, *, quick: bool, progress: bool, command: str) -> None:
+    def __init__(self, out: Path, *, quick: bool, progress: bool, command: str,
+                 checkpoint: str | Path | None = None) -> None:
         self.out = out
+        self.checkpoint = checkpoint
         self.command = command
         self.plan = Plan.of(quick)
         self.quick = quick
@@ -102,8 +112,8 @@ class Demo:
         from models.checkpoint import SHIPPED
 
         self.out.mkdir(parents=True, exist_ok=True)
-        self.ctx["checkpoint"] = Path(SHIPPED)
-        self.ctx["model"] = models.load(SHIPPED)
+        self.ctx["checkpoint"] = Path(self.checkpoint or SHIPPED)
+        self.ctx["model"] = models.load(self.ctx["checkpoint"])
         stages = [
             ("cells", "Circuit-level cells (ngspice)", self.cells, self._spice_missing()),
             ("compile", "Two compiled arrays", self.compile, ()),
@@ -167,15 +177,17 @@ class Demo:
                             "binding": ir.physical.binding_limit, "folder": str(folder.relative_to(self.out))}
 
     # --- 3. quality ------------------------------------------------------------------------------
+    @property
+    def digits(self) -> bool:
+        """Whether the model makes 1×8×8 digits (FID-digits) rather than another family's images."""
+        return tuple(self.ctx["model"].config.image_shape) == (1, 8, 8)
+
     def quality(self, s: Step) -> None:
-        from analysis.evaluate import digits_extractor, score_model
-        from models.data import digits
         from un0hw.images import save_grid
 
         if "ir" not in self.ctx:
             raise RuntimeError("the compile step did not run")
         model = self.ctx["model"]
-        ex, reference, floor_set = digits_extractor(), digits("test"), digits("train")
         A, B = self.ctx["ir"]["A"], self.ctx["ir"]["B"]
         from compiler.mapping import array_nonideal
 
@@ -183,7 +195,8 @@ class Demo:
         raw = array_nonideal(A, trimmed=False, chip_seed=SEED, sample_seed=SEED)
         s.data["nonideal"] = {"trimmed": noisy.to_dict(), "untrimmed": raw.to_dict()}
         variants = [
-            ("ideal", "the model as trained (float32)", model, None),
+            ("ideal", "the model as trained (float32)" if self.digits else "the checkpoint's model, ideal (float32)",
+             model, None),
             ("A", "array A: " + _opts(OPERATING_POINTS["A"]), A.to_model(), None),
             ("A+hw", "array A on imperfect hardware: the calibration's phase noise and coupling mismatch, cells "
              "trimmed to the frequency code's resolution", A.to_model(), noisy),
@@ -194,32 +207,75 @@ class Demo:
             ("A+H+hw", "as A+H on imperfect hardware (as A+hw)", A.to_model(coupling="circuit"), noisy),
             ("B", "array B: " + _opts(OPERATING_POINTS["B"]), B.to_model(), None),
         ]
-        rows = []
+        s.data["metric"] = "fid" if self.digits else "fidelity"
+        s.data["rows"] = self._fid_rows(variants) if self.digits else self._fidelity_rows(variants, s)
         n = self.plan.grid_per_class
-        labels = torch.arange(model.config.num_classes).repeat_interleave(n)
+        classes = min(model.config.num_classes, 10)  # a row per class; the first ten of a 1000-class model
+        labels = torch.arange(classes).repeat_interleave(n)
         theta0 = model.sample_theta0(len(labels), generator=torch.Generator().manual_seed(SEED))
-        for key, label, m, ni in variants:
-            score = score_model(m, ex, reference, floor_set=floor_set, per_class=self.plan.per_class, seed=SEED,
-                                nonideal=ni)
-            rows.append({"key": key, "what": label, **score.as_dict()})
+        for key, _, m, ni in variants:
             images = m.generate(labels, theta0, nonideal=ni) if ni is not None else m.generate(labels, theta0)
-            save_grid(images, self.out / f"samples-{key}.png", rows=model.config.num_classes)
-        s.data["rows"] = rows
+            save_grid(images, self.out / f"samples-{key}.png", rows=classes)
+        s.data["grid_classes"] = classes
         cal = A.calibration
         if not cal.sine_only:  # the shape the dense array's couplers get: the table's most loaded row
             _, a1, b1 = cal.coupling_coefficients(np.array(cal.fanout_ref_code), cal.fanout_max, cal.fanout_max)[:3]
             s.data["load_table"] = {"fanout_max": cal.fanout_max, "lag_deg": math.degrees(math.atan2(-b1, a1))}
 
+    def _fid_rows(self, variants) -> list[dict[str, Any]]:
+        """FID-digits, precision/recall and class accuracy of every variant (digits models)."""
+        from analysis.evaluate import digits_extractor, score_model
+        from models.data import digits
+
+        ex, reference, floor_set = digits_extractor(), digits("test"), digits("train")
+        return [{"key": key, "what": label, **score_model(m, ex, reference, floor_set=floor_set,
+                                                          per_class=self.plan.per_class, seed=SEED,
+                                                          nonideal=ni).as_dict()}
+                for key, label, m, ni in variants]
+
+    def _fidelity_rows(self, variants, s: Step) -> list[dict[str, Any]]:
+        """Chip fidelity of every variant against the ideal model on the same seeds (any family,
+        no data set): the ideal's samples made once; the sampling floor sets the scale."""
+        from analysis.evaluate import bounded_batch, sample_plan
+        from analysis.fidelity import IdealReference, chip_fidelity, feature_space, sampling_floor
+
+        model = self.ctx["model"]
+        ex = feature_space("auto", model.config.image_shape)
+        per_class = max(1, self.plan.per_class * 10 // model.config.num_classes)
+        batch = bounded_batch(model.config, 1000)
+
+        def reference(seed: int) -> IdealReference:
+            labels, theta0, starts = sample_plan(model, per_class=per_class, seed=seed, batch_size=batch)
+            return IdealReference(model, ex, labels, theta0, starts, batch)
+
+        ideal = reference(SEED)
+        s.data["fidelity"] = {"feature_space": ex.id, "samples": per_class * model.config.num_classes,
+                              "sampling_floor": sampling_floor(ideal, reference(SEED + 1))}
+        return [{"key": key, "what": label, **chip_fidelity(ideal, m, nonideal=ni).as_dict()}
+                for key, label, m, ni in variants]
+
     # --- 4. sweep --------------------------------------------------------------------------------
     def sweep(self, s: Step) -> None:
         from analysis.sweep import SweepSpec, run_sweep
 
+        from models.checkpoint import SHIPPED
+
+        model = self.ctx["model"]
+        what = "FID-digits" if self.digits else "chip fidelity"
+        ckpt = self.ctx["checkpoint"]
+        folder = self.out / "sweep"
+        if folder.is_dir():  # the step's own folder: a rerun (perhaps of another checkpoint) starts afresh
+            shutil.rmtree(folder)
         spec = SweepSpec(kind="one-factor", source=str(self.out / "sweep.toml"),
-                         title="FID-digits vs coupling bits (shipped digits-n512)", factor="coupling_bits",
-                         values=self.plan.sweep_bits, seeds=1, samples=self.plan.sweep_samples, seed=SEED)
-        result = run_sweep(spec, self.out / "sweep", progress=self.progress)
+                         title=f"{what} vs coupling bits ({model.config.name})", factor="coupling_bits",
+                         checkpoint="shipped" if ckpt.resolve() == Path(SHIPPED).resolve() else str(ckpt.resolve()),
+                         values=self.plan.sweep_bits, seeds=1,
+                         samples=max(self.plan.sweep_samples, model.config.num_classes), seed=SEED)
+        result = run_sweep(spec, folder, progress=self.progress)
         s.data["summary"] = result["summary"]
         s.data["floor"] = result["floor"]
+        s.data["metric"] = result["metric"]
+        s.data["samples"] = spec.samples
 
     # --- 4b. array check --------------------------------------------------------------------------
     def array(self, s: Step) -> None:
@@ -305,7 +361,8 @@ def _opts(o: dict) -> str:
 
 
 def run_demo(out: str | Path = "report", *, quick: bool = False, progress: bool = True,
-             command: str = "un0hw demo") -> tuple[Path, list[Step]]:
-    """Run every step into `out`; `command` is what the provenance table says ran it."""
-    demo = Demo(Path(out), quick=quick, progress=progress, command=command)
+             command: str = "un0hw demo", checkpoint: str | Path | None = None) -> tuple[Path, list[Step]]:
+    """Run every step into `out` on `checkpoint` (default: the shipped digits model);
+    `command` is what the provenance table says ran it."""
+    demo = Demo(Path(out), quick=quick, progress=progress, command=command, checkpoint=checkpoint)
     return demo.run(), demo.steps

@@ -30,6 +30,15 @@ from un0hw.demo import OPERATING_POINTS, SEED, Demo, Step, _opts
 TITLE = "un0hw demo: Un-0 digits on an oscillator array"
 
 
+def title(demo: Demo) -> str:
+    """The report's title: the shipped digits model's, or the checkpoint's name and family."""
+    model = demo.ctx.get("model")
+    if model is None or tuple(model.config.image_shape) == (1, 8, 8):
+        return TITLE
+    cfg = model.config
+    return f"un0hw demo: {cfg.name} ({cfg.dataset}, {'×'.join(map(str, cfg.image_shape))}) on an oscillator array"
+
+
 def _percent(fraction: float | None, spec: str = ".1f") -> str:
     return "—" if fraction is None else f"{100 * fraction:{spec}}%"
 
@@ -66,8 +75,16 @@ def _quality(demo: Demo, step: Step) -> Context:
     rows = step.data["rows"]
     return ({"rows": rows, "floor": rows[0].get("floor"), "samples": demo.plan.per_class * 10, "seed": SEED,
              "trimmed": step.data["nonideal"]["trimmed"], "untrimmed": step.data["nonideal"]["untrimmed"],
-             "load_table": step.data.get("load_table")},
+             "load_table": step.data.get("load_table"), "metric": step.data.get("metric", "fid"),
+             "fidelity": step.data.get("fidelity"), "grid_classes": step.data.get("grid_classes", 10),
+             "meaning": _meaning()},
             [f"samples-{r['key']}.png" for r in rows])
+
+
+def _meaning() -> dict[str, str]:
+    from analysis.fidelity import meaning
+
+    return meaning()
 
 
 def _arrays(demo: Demo, step: Step) -> Context:
@@ -80,7 +97,8 @@ def _arrays(demo: Demo, step: Step) -> Context:
 def _sweep(demo: Demo, step: Step) -> Context:
     if step.status != "ok":
         return {}, []
-    return {"rows": step.data["summary"], "samples": demo.plan.sweep_samples}, ["sweep/sweep.png"]
+    return ({"rows": step.data["summary"], "samples": step.data.get("samples", demo.plan.sweep_samples),
+             "metric": step.data.get("metric", "fid"), "floor": step.data.get("floor")}, ["sweep/sweep.png"])
 
 
 def _cells(demo: Demo, step: Step) -> Context:
@@ -173,7 +191,9 @@ def _write(path: Path, text: str) -> None:
 def write_report(demo: Demo) -> None:
     """``index.md``, ``index.html`` and ``steps.json`` into ``demo.out``."""
     env, secs = environment(), sections(demo)
-    _write(demo.out / "index.md", env.get_template("report.md.j2").render(title=TITLE, sections=secs))
-    _write(demo.out / "index.html", env.get_template("report.html.j2").render(title=TITLE, sections=secs))
+    name, head = demo.ctx.get("checkpoint"), title(demo)
+    _write(demo.out / "index.md", env.get_template("report.md.j2").render(
+        title=head, sections=secs, checkpoint=str(name) if name else None, shipped=head == TITLE))
+    _write(demo.out / "index.html", env.get_template("report.html.j2").render(title=head, sections=secs))
     steps = [{"name": s.name, "status": s.status, "seconds": s.seconds, "reason": s.reason} for s in demo.steps]
     _write(demo.out / "steps.json", json.dumps(steps, indent=1) + "\n")
