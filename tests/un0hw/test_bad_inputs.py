@@ -97,6 +97,10 @@ def a_file(tmp_path) -> Path:
     ["fid", "{ckpt}", "--extractor", "inception", "--inception-weights", "/dev/zero"],
     ["inspect", "{a_file}"],
     ["train", "--data", "cifar10", "--data-root", "{a_file}", "--out", "{tmp}/run", "--encoder", "pixels"],
+    ["fidelity", "{ckpt}", "--nonideal", "{fifo}"],
+    ["fidelity", "{ckpt}", "--ir", "{a_file}"],
+    ["fidelity", "{tmp}", "--nonideal", "{a_file}"],
+    ["demo", "{fifo}", "-o", "{tmp}/report"],
 ])
 def test_inputs_of_the_wrong_kind_are_refused(capsys, tmp_path, ckpt, fifo, a_file, argv) -> None:
     sub = {"fifo": fifo, "ckpt": ckpt, "tmp": tmp_path, "a_file": a_file}
