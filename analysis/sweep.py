@@ -881,6 +881,11 @@ def _fmt(x: Any, digits: int = 2) -> str:
     return "∞" if x == math.inf else f"{x:.{digits}f}"
 
 
+def _sig(x: Any) -> str:
+    """Three significant figures (FID vs ideal spans decades)."""
+    return "–" if x is None else f"{x:.3g}"
+
+
 def _coupling_note(spec: SweepSpec) -> str:
     """The report's sentence on the circuit's coupling ('' for the sine coupling)."""
     if spec.coupling == "sine":
@@ -930,18 +935,19 @@ def _report_sweep(spec: SweepSpec, ctx: _Context, summary: list[dict[str, Any]],
                          f"| {_fmt(e['precision'], 3)} | {_fmt(e['recall'], 3)} | {_fmt(e['class_accuracy'], 3)} "
                          f"| {_fmt(e['phase_error_rad'], 3)} | {_fmt(e['psnr_db'], 1)} | {_fmt(e['seconds'], 1)} |")
     else:
+        agree = ctx.ex.classify is not None
         lines += [
             "No data set: every point is scored against the ideal model it implements (chip fidelity).", "",
             "| value | FID vs ideal | 95 % interval | phase error (rad) | PSNR (dB) | feature distance "
-            "| label agreement | s/point |",
-            "|---|---|---|---|---|---|---|---|",
+            + ("| label agreement " if agree else "") + "| s/point |",
+            "|---|---|---|---|---|---|" + ("---|" if agree else "") + "---|",
         ]
         for e in summary:
-            lines.append(f"| {e['value']} | {_fmt(e['fid_vs_ideal'], 3)} ± {_fmt(e['fid_vs_ideal_sd'], 3)} "
-                         f"| {_fmt(e['fid_vs_ideal_lo'], 3)} – {_fmt(e['fid_vs_ideal_hi'], 3)} "
+            lines.append(f"| {e['value']} | {_sig(e['fid_vs_ideal'])} ± {_sig(e['fid_vs_ideal_sd'])} "
+                         f"| {_sig(e['fid_vs_ideal_lo'])} – {_sig(e['fid_vs_ideal_hi'])} "
                          f"| {_fmt(e['phase_error_rad'], 3)} | {_fmt(e['psnr_db'], 1)} "
-                         f"| {_fmt(e['feature_distance'], 3)} | {_fmt(e['label_agreement'], 3)} "
-                         f"| {_fmt(e['seconds'], 1)} |")
+                         f"| {_fmt(e['feature_distance'], 3)} "
+                         + (f"| {_fmt(e['label_agreement'], 3)} " if agree else "") + f"| {_fmt(e['seconds'], 1)} |")
     lines += ["", *_fidelity_note(ctx), f"{len(rows)} scored points in `points.csv`; plot `sweep.png`."]
     return "\n".join(lines) + "\n"
 
@@ -1081,8 +1087,8 @@ def _report_monte_carlo(spec: SweepSpec, ctx: _Context, s: dict[str, Any]) -> st
         ]
         rule = f"FID within {100 * spec.yield_within:g} % of the ideal model's, ≤ {s['limit']:.2f}"
     else:
-        lines += [f"| | FID vs ideal |", "|---|---|", "| ideal model | 0 (by definition) |",
-                  f"| chips: mean | {s['fid_vs_ideal_mean']:.3f} |"]
+        lines += ["| | FID vs ideal |", "|---|---|", "| ideal model | 0 (by definition) |",
+                  f"| chips: mean | {s['fid_vs_ideal_mean']:.3g} |"]
         rule = (f"FID vs the ideal model within {100 * spec.yield_within:g} % of the sampling floor "
                 f"{s['floor']:.3f}, ≤ {s['limit']:.3f}")
     lines += [
