@@ -1,4 +1,5 @@
-"""Real image data sets: scikit-learn's handwritten digits (embedded) and CIFAR-10 (local).
+"""Real image data sets: scikit-learn's handwritten digits (embedded), CIFAR-10 and
+ImageNet-64 (local files).
 
 Images are float32 (M, C, H, W) in [−1, 1] with int64 labels. Nothing is downloaded.
 """
@@ -12,6 +13,8 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import Tensor
+
+from oscsim.errors import brief
 
 
 class DataError(ValueError):
@@ -107,3 +110,53 @@ def cifar10(root: str | Path, *, train: bool = True) -> ImageSet:
     images = torch.from_numpy(np.concatenate(data)).float() / 127.5 - 1.0
     return ImageSet(name=f"cifar10-{'train' if train else 'test'}", images=images,
                     labels=torch.from_numpy(np.concatenate(labels)), num_classes=10)
+
+
+IMAGENET64_PIXELS = 3 * 64 * 64
+
+
+def imagenet64(path: str | Path, *, flag: str = "--data-root") -> ImageSet:
+    """Downsampled ImageNet 64×64 from one local ``.npz`` file in the layout of the
+    "Downsampled ImageNet" release (Chrabaszcz et al. 2017), e.g. ``Imagenet64_val.npz``:
+    ``data`` (M, 12288) uint8, each row an image in CHW order (1,024 red, then green, then
+    blue values of 64 × 64 pixels), and ``labels`` (M,) in 1..1000. Returns labels 0..999.
+
+    Read with ``np.load(allow_pickle=False)``: arrays only. `flag` names the option in
+    the messages. No download is attempted.
+    """
+    import zipfile
+
+    path = Path(path)
+    where = f"{flag} {path}"
+    if path.is_dir():
+        raise DataError(f"{where}: is a folder; ImageNet-64 is read from one .npz file (e.g. Imagenet64_val.npz)")
+    if not path.is_file():
+        raise DataError(f"{where}: no such ImageNet-64 file (e.g. Imagenet64_val.npz; un0hw never downloads data)")
+    try:
+        npz = np.load(path, allow_pickle=False)
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+        raise DataError(f"{where}: not a readable .npz file ({brief(exc)})") from None
+    if not isinstance(npz, np.lib.npyio.NpzFile):
+        raise DataError(f"{where}: one .npy array, not an .npz archive holding data and labels")
+    with npz:
+        missing = sorted({"data", "labels"} - set(npz.files))
+        if missing:
+            raise DataError(f"{where}: an ImageNet-64 .npz holds data and labels; missing {missing} (has {sorted(npz.files)})")
+        try:
+            data, labels = npz["data"], npz["labels"]
+        except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+            raise DataError(f"{where}: not a readable .npz file ({brief(exc)})") from None
+    if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != IMAGENET64_PIXELS:
+        raise DataError(f"{where}: data must be (M, {IMAGENET64_PIXELS}) uint8 (64×64 RGB, CHW order); "
+                        f"got {data.shape} {data.dtype}")
+    if labels.shape != (len(data),):
+        raise DataError(f"{where}: labels must be ({len(data)},) to match data; got {labels.shape}")
+    if not np.issubdtype(labels.dtype, np.integer):
+        raise DataError(f"{where}: labels must be integers 1..1000; got dtype {labels.dtype}")
+    if len(labels) and (labels.min() < 1 or labels.max() > 1000):
+        raise DataError(f"{where}: labels must lie in 1..1000; got {int(labels.min())}..{int(labels.max())}")
+    if len(data) == 0:
+        raise DataError(f"{where}: holds no images")
+    images = torch.from_numpy(data.reshape(-1, 3, 64, 64)).float().div_(127.5).sub_(1.0)  # in place: 4 bytes/pixel
+    return ImageSet(name=f"imagenet64-{path.stem}", images=images,
+                    labels=torch.from_numpy(labels.astype(np.int64) - 1), num_classes=1000)
