@@ -56,8 +56,9 @@ def _inception_class():
     return FeatureExtractorInceptionV3
 
 
-def inception_extractor(weights: str | Path | None = None) -> tuple[Callable[[Tensor], Tensor], str]:
-    """(images in [−1, 1], (B, 1 or 3, H, W) → (B, 2048) pool features, extractor id)."""
+def load_inception(weights: str | Path | None = None) -> tuple[torch.nn.Module, str]:
+    """(torch-fidelity's FID Inception module with the weights of a local file, its id
+    ``inception-v3-compat:<first 12 hex digits of the file's sha256>``)."""
     where = weights or os.environ.get(ENV)
     if not where:
         raise InceptionWeightsError(
@@ -86,6 +87,30 @@ def inception_extractor(weights: str | Path | None = None) -> tuple[Callable[[Te
         except RuntimeError as exc:
             raise InceptionWeightsError(f"{path}: does not fit the FID Inception network ({brief(exc)})") from None
     digest = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+    return net, f"inception-v3-compat:{digest}"
+
+
+def pool_features(net: torch.nn.Module, x: Tensor) -> Tensor:
+    """(B, 3, 299, 299) float images in 0..255, already resized → (B, 2048) pool features.
+
+    torch-fidelity's ``FeatureExtractorInceptionV3.forward`` from its ``(x − 128)/128``
+    normalisation on, without its own (TF1 bilinear) resize: the layer sequence of its
+    2048-d output. A 299×299 input makes that resize the identity, so on such an input
+    this equals the module's own forward (tests/analysis/test_cleanfid.py checks it)."""
+    if x.dim() != 4 or tuple(x.shape[1:]) != (3, 299, 299):
+        raise ValueError(f"pool_features takes (B, 3, 299, 299) images, not {tuple(x.shape)}")
+    x = (x.to(net.feature_extractor_internal_dtype) - 128) / 128
+    for layer in (net.Conv2d_1a_3x3, net.Conv2d_2a_3x3, net.Conv2d_2b_3x3, net.MaxPool_1,
+                  net.Conv2d_3b_1x1, net.Conv2d_4a_3x3, net.MaxPool_2,
+                  net.Mixed_5b, net.Mixed_5c, net.Mixed_5d, net.Mixed_6a, net.Mixed_6b, net.Mixed_6c, net.Mixed_6d,
+                  net.Mixed_6e, net.Mixed_7a, net.Mixed_7b, net.Mixed_7c, net.AvgPool):
+        x = layer(x)
+    return torch.flatten(x, 1).to(torch.float32)
+
+
+def inception_extractor(weights: str | Path | None = None) -> tuple[Callable[[Tensor], Tensor], str]:
+    """(images in [−1, 1], (B, 1 or 3, H, W) → (B, 2048) pool features, extractor id)."""
+    net, eid = load_inception(weights)
 
     @torch.no_grad()
     def features(images: Tensor) -> Tensor:
@@ -95,4 +120,4 @@ def inception_extractor(weights: str | Path | None = None) -> tuple[Callable[[Te
         (out,) = net(x)
         return out.float()
 
-    return features, f"inception-v3-compat:{digest}"
+    return features, eid
