@@ -25,12 +25,14 @@ uses) or an ImageNet-64 ``.npz`` (the release's custom statistics of real valida
 images) — and cached in `analysis.evaluate.cache_dir` under the data's hash and the
 extractor id, so the two FID modes never share a file.
 
-Throughput on the development machine (2 shared AMD EPYC cores, torch 2.13.0+cpu; the
-snippet in docs/fid-protocol.md): the resize, one image after another, 600-1,100 images/s
-at 32×32 and about 900 at 64×64 while the machine was quiet (230-320 under a load average
-of 8; two threads measured slower than one there, so there is no pool); the 299×299
-Inception about 3 images/s on the CPU (1.4 under load). The network dominates: 50,000
-samples take hours on a CPU; ``--device cuda`` runs it on a GPU (not measured here).
+Throughput on the development machine (2 AMD EPYC cores shared with other jobs, torch
+2.13.0+cpu; the snippet in docs/fid-protocol.md), measured while it was quiet: the resize,
+one image after another, about 1,000 images/s at 32×32 and 900 at 64×64; the 299×299
+Inception 9.7 images/s; the whole pipeline 8.2 images/s, so 50,000 samples take about
+1.7 hours on this CPU, and building the CIFAR-10 train reference as long again (once).
+The resize is about 1% of that, so it runs in this thread: two threads resized 1.3× faster
+while the machine was quiet and 2.5× slower under a load average of 8. On a GPU
+(``--device cuda``, not measured here) the resize becomes the limit at ~1,000 images/s.
 """
 
 from __future__ import annotations
