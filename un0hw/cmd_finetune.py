@@ -1,5 +1,19 @@
 """`un0hw finetune CKPT --nonideal SPEC -o OUT`: hardware-aware fine-tuning, scored before and after.
 
+Digits models (1×8×8) train with the drifting loss against the shipped digits data on the
+digits CNN's features and are scored by FID-digits. Every other checkpoint (CIFAR-10
+3×32×32, ImageNet-64 3×64×64 with 1000 classes, the release's `.pt` files, a random-init
+model) needs no data set: the "real" set the drifting loss pulls toward is **the ideal
+model's own samples** (`ideal_samples`: class-balanced, memory-bounded batches,
+deterministic from the seed) and the features are multi-scale pixels
+(`multiscale_pixel_encoder`, no weights) — a distillation of the ideal model into the
+imperfect chip. It is scored by chip fidelity (`analysis.fidelity`): on each evaluation
+chip, the model on that hardware against the untouched ideal model on the same seeds and
+labels (FID vs ideal, PSNR, phase error, feature distance), with the sampling floor for
+scale; the share of the loss won back is that of FID vs ideal. With `--data-root` (a
+CIFAR-10 folder or an ImageNet-64 .npz) it trains toward the data instead and adds FID
+against the data, whose loss is then the one won back.
+
 `--coupling circuit` fine-tunes under the circuit's measured coupling function instead of
 (or as well as) the [nonideal] terms: CKPT is compiled at the demo's array-A operating
 point (`un0hw.demo.OPERATING_POINTS["A"]`, seed `un0hw.demo.SEED`) on the calibration's
@@ -14,18 +28,22 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import statistics
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import torch
+
+from analysis.fidelity import FidelityError
 from analysis.sweep import CIRCUIT_TRIMS, COUPLINGS, SweepError
 from compiler.options import CompileError
 from hw.calibration import CalibrationError
 from un0hw.options import CliError, PathOption, paths, positive
 
-ERRORS = (SweepError, CompileError, CalibrationError)
+ERRORS = (SweepError, CompileError, CalibrationError, FidelityError)
 #: the run folder's record of the coupling a circuit run trains under (checked on resume)
 COUPLING_FILE = "coupling.json"
 
@@ -109,15 +127,30 @@ def _mean_sd(rows: list[dict], key: str) -> tuple[float, float]:
     return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
 
 
-def finetune(checkpoint, nonideal, out: Path, *, steps: int, lr: float, seed: int, chips: int, per_class: int,
-             progress: bool, circuit: CircuitCoupling | None = None) -> dict:
+def finetune(checkpoint, nonideal, out: Path, *, steps: int, lr: float, seed: int, chips: int,
+             per_class: int | None, progress: bool, circuit: CircuitCoupling | None = None,
+             data_root: Path | None = None, features: str = "auto", ideal_count: int | None = None) -> dict:
     """Fine-tune `checkpoint` with `nonideal` in the forward pass (and, with `circuit`, under
-    the circuit's coupling function); returns the report's numbers."""
+    the circuit's coupling function); returns the report's numbers. Digits models train on
+    the digits data and score FID-digits; every other model goes to `_finetune_family`
+    (`data_root`, `features`, `ideal_count`: its data set, feature space and ideal-sample
+    count). `per_class` None: `SAMPLES_PER_CHIP` samples per chip."""
     import models
 
     model = models.load(checkpoint)
-    if model.config.image_shape != (1, 8, 8):
-        raise SweepError(f"{checkpoint}: finetune trains and scores digits models; this one makes {model.config.image_shape}")
+    cfg = model.config
+    if per_class is None:
+        per_class = max(1, SAMPLES_PER_CHIP // cfg.num_classes)
+    if tuple(cfg.image_shape) != (1, 8, 8):
+        return _finetune_family(checkpoint, model, nonideal, out, circuit, steps=steps, lr=lr, seed=seed, chips=chips,
+                                per_class=per_class, progress=progress, data_root=data_root, features=features,
+                                ideal_count=ideal_count)
+    for flag, value, why in (("--data-root", data_root, "a digits model trains on the shipped digits data"),
+                             ("--ideal-per-class", ideal_count, "a digits model trains on the shipped digits data"),
+                             ("--features", None if features == "auto" else features,
+                              "a digits model is scored by FID-digits in the digits CNN's features")):
+        if value is not None:
+            raise CliError(f"{flag} goes with non-digits models; {why}")
     if circuit is not None:
         return _finetune_circuit(checkpoint, model, nonideal, out, circuit, steps=steps, lr=lr, seed=seed, chips=chips,
                                  per_class=per_class, progress=progress)
@@ -292,6 +325,333 @@ def _report(r: dict) -> str:
     return "\n".join(lines)
 
 
+# --- every other family: chip fidelity against the ideal model (data-free by default) -------------
+#: the ideal model's training set is drawn from sample-plan seeds from here on (evaluation
+#: chip s uses seed 1000·s, so the two never share seed phases)
+IDEAL_SET_SEED_FROM = 1_000_000
+#: memory the ideal model's training set may take (float32 images), bytes
+IDEAL_SET_BYTES = 2**30
+#: at most this many ideal samples per class (the trainer draws `real_per_class` a step, with replacement)
+IDEAL_SET_MAX_PER_CLASS = 256
+#: samples per evaluation chip when --per-class is not given (100 per class for 10 classes)
+SAMPLES_PER_CHIP = 1000
+#: the primary figure (whose loss is won back) with and without a data set
+PRIMARY = {"fidelity": "fid_vs_ideal", "data": "fid"}
+
+
+def ideal_per_class(config) -> int:
+    """Default size (per class) of the ideal model's training set: `IDEAL_SET_MAX_PER_CLASS`,
+    or fewer where the classes' images would pass `IDEAL_SET_BYTES` (1000-class models)."""
+    image = 4 * config.image_channels * config.image_size**2
+    return max(1, min(IDEAL_SET_MAX_PER_CLASS, IDEAL_SET_BYTES // (image * config.num_classes)))
+
+
+@torch.no_grad()
+def ideal_samples(model, *, per_class: int, seed: int, progress: bool = False):
+    """The ideal model's own samples as a class-balanced `ImageSet` (per_class of every
+    class, seed phases of `sample_plan(seed)`, memory-bounded batches): the "real" set of
+    data-free fine-tuning. Deterministic from `seed`."""
+    from tqdm import tqdm
+
+    from analysis.evaluate import bounded_batch, sample_plan
+    from models.data import ImageSet
+
+    batch = bounded_batch(model.config, 1000)
+    labels, theta0, starts = sample_plan(model, per_class=per_class, seed=seed, batch_size=batch)
+    images = torch.empty((len(labels), *model.config.image_shape))
+    for i in tqdm(starts, desc="ideal samples", unit="batch", disable=not progress):
+        images[i:i + batch] = model.generate(labels[i:i + batch], theta0[i:i + batch]).float().cpu()
+    return ImageSet(name=f"ideal-samples-seed{seed}", images=images, labels=labels,
+                    num_classes=model.config.num_classes)
+
+
+def multiscale_pixel_encoder(images):
+    """Raw pixels at full resolution and average-pooled by 2, 4, … down to 4×4: the drifting
+    loss sees the image's coarse layout as well as its detail (no weights, no download)."""
+    import torch.nn.functional as F
+
+    feats, side = [images.flatten(1)], images.shape[-1]
+    while side > 4:
+        side //= 2
+        feats.append(F.adaptive_avg_pool2d(images, side).flatten(1))
+    return feats
+
+
+def _data_sets(root: Path, shape: tuple) -> tuple:
+    """(training set, reference, floor set) of --data-root for a `shape` model: a CIFAR-10
+    folder (train, test, train) or an ImageNet-64 .npz (the file for all three; no floor)."""
+    from models.data import cifar10, imagenet64
+
+    if root.is_dir():
+        if shape != (3, 32, 32):
+            raise CliError(f"--data-root {root}: a CIFAR-10 folder (3×32×32 images); the model makes {shape}")
+        train = cifar10(root, train=True)
+        return train, cifar10(root, train=False), train
+    if shape != (3, 64, 64):
+        raise CliError(f"--data-root {root}: a file, read as an ImageNet-64 .npz (3×64×64 images); the model makes "
+                       f"{shape} (a CIFAR-10 model takes the folder holding cifar-10-batches-py)")
+    data = imagenet64(root)
+    return data, data, None
+
+
+class FidelityScorer:
+    """Scores of any model on evaluation chips 0 … chips−1 against the ideal model it started
+    from (`analysis.fidelity`): chip s runs the plan of seed 1000·s with the hardware's chip
+    and sample seeds offset by s, as the digits scores do; each chip's `IdealReference` (the
+    untouched model's samples on those seeds) is made once and reused before and after.
+    With `reference` (a data set) each chip's samples are also scored against it (FID,
+    precision, recall) in the same feature space."""
+
+    def __init__(self, model, *, chips: int, per_class: int, features: str, reference=None, floor_set=None) -> None:
+        import copy
+
+        from analysis.evaluate import GENERATION_MEMORY_BYTES, bounded_batch, sample_plan
+        from analysis.fidelity import IdealReference, feature_space
+
+        self.model = copy.deepcopy(model).eval()  # the ideal model, untouched by training
+        self.model.dynamics.shape = None
+        cfg = self.model.config
+        self.ex = feature_space(features, cfg.image_shape)
+        self.reference, self.floor_set = reference, floor_set
+        self.chips, self.per_class = chips, per_class
+        batch = bounded_batch(cfg, 1000)
+        per_sample = 4 * (cfg.n + 2 * cfg.image_channels * cfg.image_size**2 + 4096)
+        keep = (chips + 1) * per_class * cfg.num_classes * per_sample <= GENERATION_MEMORY_BYTES // 2
+
+        def ref(seed):
+            labels, theta0, starts = sample_plan(self.model, per_class=per_class, seed=seed, batch_size=batch)
+            return IdealReference(self.model, self.ex, labels, theta0, starts, batch, keep=keep)
+
+        self.plans = [1000 * s for s in range(chips)]
+        self.refs = [ref(seed) for seed in self.plans]
+        self._other = ref(1000 * chips + 1)  # the sampling floor's second seed set
+
+    @property
+    def metric(self) -> str:
+        return "data" if self.reference is not None else "fidelity"
+
+    @property
+    def primary(self) -> str:
+        return PRIMARY[self.metric]
+
+    def rows(self, model, nonideal) -> list[dict]:
+        from analysis.evaluate import score_features
+        from analysis.fidelity import FIELDS, paired_run
+
+        if nonideal is None and self._is_reference(model):
+            model = self.model  # the reference's own samples: no second run
+        rows = []
+        for s, (ref, plan) in enumerate(zip(self.refs, self.plans)):
+            hw = None if nonideal is None else nonideal.replace(chip_seed=nonideal.chip_seed + s,
+                                                                 sample_seed=nonideal.sample_seed + s)
+            acc = paired_run(ref, model, nonideal=hw)
+            fidelity = acc.score()
+            row = {"chip": s, **{k: getattr(fidelity, k) for k in FIELDS if k != "label_agreement"}}
+            if self.reference is not None:
+                d = score_features(acc.features(), acc.class_hits(), self.ex, self.reference, seed=plan)
+                row.update(fid=d.fid, precision=d.precision, recall=d.recall)
+            rows.append(row)
+        return rows
+
+    def _is_reference(self, model) -> bool:
+        if model.config != self.model.config or model.dynamics.shape is not None:
+            return False
+        mine = self.model.state_dict()
+        return all(torch.equal(v, mine[k]) for k, v in model.state_dict().items())
+
+    def floors(self) -> dict:
+        """The sampling floor of FID vs ideal (two seed sets of the ideal model, one chip's
+        count) and, with a data set with a floor split, the data's own floor."""
+        from analysis.evaluate import reference_stats
+        from analysis.fid import frechet_distance
+        from analysis.fidelity import sampling_floor
+
+        out = {"sampling_floor": sampling_floor(self.refs[0], self._other)}
+        if self.floor_set is not None and self.reference is not None:
+            out["data_floor"] = frechet_distance(reference_stats(self.floor_set, self.ex)[0],
+                                                 reference_stats(self.reference, self.ex)[0])
+        return out
+
+    def record(self) -> dict:
+        """JSON-ready: which figures, in which feature space, against what, and what they mean."""
+        from analysis.fidelity import meaning
+
+        means = {k: v for k, v in meaning().items() if k != "label_agreement"}
+        if self.reference is not None:
+            means["fid"] = f"Fréchet distance of the chip's samples to the data set {self.reference.name} (same features)"
+        return {"name": self.primary, "feature_space": self.ex.id,
+                "against": "the data set " + self.reference.name if self.reference is not None else
+                           "the ideal model (the untouched checkpoint, no hardware) on the same seeds and labels",
+                "meaning": means}
+
+
+def _train_options(steps: int, lr: float, seed: int, nonideal, *, weights: tuple, ema_decay: float):
+    from models.train import TrainOptions
+
+    return TrainOptions(steps=steps, lr=lr, warmup=max(1, min(20, steps // 10)), seed=seed, nonideal=nonideal,
+                        feature_weights=weights, ema_decay=ema_decay, checkpoint_every=max(1, min(250, steps)))
+
+
+def family_ema_decay(steps: int) -> float:
+    """EMA decay of a non-digits fine-tune: the default 0.995 (a ~200-step average) for
+    long runs, shorter for short ones so the EMA weights hold what the run learnt
+    (at most a fifth of the run: 1 − 5/steps)."""
+    return min(0.995, max(0.0, 1.0 - 5.0 / steps))
+
+
+def _finetune_family(checkpoint, model, nonideal, out: Path, circuit: CircuitCoupling | None, *, steps: int,
+                     lr: float, seed: int, chips: int, per_class: int, progress: bool, data_root: Path | None,
+                     features: str, ideal_count: int | None) -> dict:
+    """`finetune` of a CIFAR-10, ImageNet-64 (or any non-digits) model: with `data_root`
+    against its data; without, against the ideal model's own samples (distillation of the
+    ideal model into the imperfect chip). Scored by chip fidelity (module docstring)."""
+    import models
+    from models.train import Trainer
+    from oscsim import atomic_path
+
+    cfg = model.config
+    shape = tuple(cfg.image_shape)
+    record = None if circuit is None else circuit.record()
+    _check_folder(out, record)
+    data = reference = floor_set = None
+    if data_root is not None:
+        data, reference, floor_set = _data_sets(Path(data_root), shape)
+    scorer = FidelityScorer(model, chips=chips, per_class=per_class, features=features, reference=reference,
+                            floor_set=floor_set)
+    ir = tuned_ir = None
+    if circuit is not None:
+        from analysis.sweep import circuit_shape, shaped
+
+        cal = circuit.load()
+        ir, coupling = circuit_shape(model, operating_point(), cal, trim=circuit.trim)
+
+        def scores(m, array_ir, array_coupling) -> dict:
+            array = array_ir.to_model()
+            array.dynamics.shape = array_coupling
+            m.dynamics.shape = None
+            ideal = scorer.rows(m, None)
+            return {"hardware": scorer.rows(shaped(m, coupling), nonideal),
+                    "array": scorer.rows(array, nonideal), "ideal": ideal}
+    else:
+        def scores(m, *_):
+            return {"hardware": scorer.rows(m, nonideal), "ideal": scorer.rows(m, None)}
+
+    floors = scorer.floors()
+    before = scores(model, ir, None if ir is None else coupling)
+    if data is None:
+        count = ideal_per_class(cfg) if ideal_count is None else ideal_count
+        data = ideal_samples(scorer.model, per_class=count, seed=IDEAL_SET_SEED_FROM + seed, progress=progress)
+        target = {"kind": "ideal model samples (distillation)", "name": data.name, "per_class": count,
+                  "plan_seed": IDEAL_SET_SEED_FROM + seed}
+    else:
+        target = {"kind": "data set", "name": data.name, "images": len(data)}
+    trained = models.load(checkpoint)  # the copy that learns; `model` and the scorer's stay as they were
+    if circuit is not None:
+        trained.dynamics.shape = coupling
+    options = _train_options(steps, lr, seed, nonideal, weights=(), ema_decay=family_ema_decay(steps))
+    provenance = {"command": " ".join(["un0hw", *sys.argv[1:]]), "finetuned_from": str(checkpoint),
+                  "nonideal": None if nonideal is None else nonideal.to_dict(), "target": target,
+                  **({"coupling": record} if record is not None else {})}
+    out.mkdir(parents=True, exist_ok=True)
+    if record is not None:
+        with atomic_path(out / COUPLING_FILE) as tmp:
+            tmp.write_text(json.dumps(record, indent=2) + "\n")
+    trainer = Trainer(trained.train(), data, multiscale_pixel_encoder, options, out, provenance=provenance)
+    t0 = time.perf_counter()
+    tuned_path = trainer.run(progress=progress)
+    seconds = time.perf_counter() - t0
+    tuned = models.load(tuned_path)
+    if circuit is not None:
+        tuned_ir, tuned_coupling = circuit_shape(tuned, operating_point(), cal, trim=circuit.trim)
+        after = scores(tuned, tuned_ir, tuned_coupling)
+    else:
+        after = scores(tuned)
+    key = scorer.primary
+    hw_before, hw_after = _spread(before["hardware"], key)[0], _spread(after["hardware"], key)[0]
+    lost = hw_before - _spread(before["ideal"], key)[0]
+    result = {"checkpoint": str(checkpoint), "tuned": str(tuned_path), "image_shape": list(shape),
+              "num_classes": cfg.num_classes, "metric": scorer.record(), "target": target,
+              "encoder": "multi-scale pixels (models: un0hw.cmd_finetune.multiscale_pixel_encoder)",
+              **({"coupling": record, "tau_s": {"before": ir.tau_s, "after": tuned_ir.tau_s}} if record else {}),
+              "nonideal": None if nonideal is None else nonideal.to_dict(),
+              "steps": steps, "lr": lr, "ema_decay": options.ema_decay, "seed": seed, "chips": chips,
+              "samples_per_chip": per_class * cfg.num_classes, "train_seconds": seconds, **floors,
+              "before": before, "after": after, "won_back": (hw_before - hw_after) / lost if lost > 0 else None}
+    return _write_result(out, result, _report_family(result))
+
+
+def _report_family(r: dict) -> str:
+    """The report of `_finetune_family`."""
+    m = r["metric"]
+    hw = _hardware_text(r["nonideal"])
+    circuit = "coupling" in r
+    space = m["feature_space"].split(":")[0]
+    data = m["name"] == "fid"
+    t = r["target"]
+    what = (f"the data set {t['name']} ({t['images']} images)" if t["kind"] == "data set" else
+            f"the ideal model's own samples ({t['per_class']} per class, seed phases of plan seed {t['plan_seed']}): "
+            "data-free, a distillation of the ideal model into the imperfect chip")
+    under = " and ".join(x for x in (
+        f"the hardware {hw} (a fresh training chip per step; quantisation straight-through)" if hw else "",
+        "every coupler's measured coupling function H (demo operating point A, trim "
+        f"{r['coupling']['trim']}; calibration {r['coupling']['calibration']})" if circuit else "") if x)
+    lines = [
+        "# Hardware-aware fine-tuning" + (" under the circuit's coupling function" if circuit else ""), "",
+        f"`{r['checkpoint']}` ({'×'.join(map(str, r['image_shape']))}, {r['num_classes']} classes) fine-tuned for "
+        f"{r['steps']} steps (lr {r['lr']:g}, EMA decay {r['ema_decay']:g}, seed {r['seed']}, "
+        f"{r['train_seconds']:.0f} s) with {under} in every forward pass, the drifting loss pulling toward {what}, "
+        "on multi-scale pixel features. "
+        f"Scored before and after on the same {r['chips']} evaluation "
+        f"{'chips' if hw else 'seed sets'} (never trained on), {r['samples_per_chip']} samples each, against "
+        f"{m['against']} in {space} features ({m['feature_space']}).", "",
+        "Rows: **hardware**, the model on the chip" + (" under the circuit's coupling function" if circuit else "")
+        + ("; **array**, the model compiled again at that point under its own codes' coupling function"
+           if circuit else "") + "; **ideal**, the model's own equations, no hardware (before: the reference "
+        "itself, so 0 and ∞).", "",
+    ]
+    cols = ["fid_vs_ideal", "psnr_db", "phase_error_rad", "feature_distance"] + (["fid", "precision", "recall"]
+                                                                                 if data else [])
+    names = {"fid_vs_ideal": "FID vs ideal", "psnr_db": "PSNR dB", "phase_error_rad": "phase error rad",
+             "feature_distance": "feature distance", "fid": f"FID vs {r['target']['name'] if data else ''}",
+             "precision": "precision", "recall": "recall"}
+    if data:
+        names["fid"] = f"FID vs {m['against'].removeprefix('the data set ')}"
+    lines += ["| | | " + " | ".join(names[c] for c in cols) + " |", "|---|---|" + "---|" * len(cols)]
+    for when in ("before", "after"):
+        for row in ("hardware", "array", "ideal"):
+            if row not in r[when]:
+                continue
+            cells = []
+            for c in cols:
+                mean, sd = _spread(r[when][row], c)
+                cells.append(f"{mean:.3f} ± {sd:.3f}" if math.isfinite(mean) else "∞")
+            lines.append(f"| {when} | {row} | " + " | ".join(cells) + " |")
+    floor = f"sampling floor of FID vs ideal {r['sampling_floor']:.3f} (two independent seed sets of the ideal model)"
+    if "data_floor" in r:
+        floor += f"; data floor {r['data_floor']:.3f}"
+    won, label = r["won_back"], "FID vs the data" if data else "FID vs ideal"
+    lines += ["", f"mean ± sd over {'chips' if hw else 'seed sets'}; {floor}.", ""]
+    if not data and _spread(r["before"]["hardware"], "fid_vs_ideal")[0] < r["sampling_floor"]:
+        lines += ["Before fine-tuning the chip's FID vs ideal is already below the sampling floor: the chip's shift "
+                  "is smaller than what two seed sets of the ideal model differ by, so the drifting loss (which "
+                  "compares batches of samples) cannot resolve it and fine-tuning is not expected to gain on it.", ""]
+    lines += [
+              "What the figures say: " + "; ".join(f"{names.get(k, k)}: {v}" for k, v in m["meaning"].items()) + ".",
+              "",
+              (f"Share of the {label} lost on the hardware (before: hardware − ideal) won back by fine-tuning: "
+               f"**{100 * won:.0f} %**." if won is not None else
+               f"The hardware did not raise the {label}: nothing to win back."), ""]
+    return "\n".join(lines)
+
+
+def _spread(rows: list[dict], key: str) -> tuple[float, float]:
+    """Mean and sd of `key` over rows; an infinite PSNR (identical images) gives (∞, 0)."""
+    values = [r[key] for r in rows]
+    if not all(math.isfinite(v) for v in values):
+        return (math.inf if all(v == math.inf for v in values) else math.nan), 0.0
+    return _mean_sd(rows, key)
+
+
 def circuit_option(args: argparse.Namespace) -> CircuitCoupling | None:
     """--coupling, --trim and --calibration → the circuit coupling (None: sine), checked."""
     coupling = "sine" if args.coupling is None else args.coupling
@@ -318,7 +678,7 @@ def cmd_finetune(args: argparse.Namespace) -> int:
 
     steps = positive("--steps", args.steps)
     chips = positive("--chips", args.chips)
-    per_class = positive("--per-class", args.per_class)
+    per_class = None if args.per_class is None else positive("--per-class", args.per_class)
     if not args.lr > 0:
         raise CliError(f"--lr must be > 0, not {args.lr}")
     circuit = circuit_option(args)
@@ -332,25 +692,36 @@ def cmd_finetune(args: argparse.Namespace) -> int:
             if circuit is None:
                 raise CliError(f"--nonideal {args.nonideal}: every non-ideality is off; nothing to fine-tune for")
             nonideal = None  # the circuit's coupling alone
+    from analysis.fidelity import FEATURE_SPACES
+
+    if args.features not in FEATURE_SPACES:
+        raise CliError(f"--features must be one of {', '.join(FEATURE_SPACES)}, not {args.features!r}")
+    ideal_count = None if args.ideal_per_class is None else positive("--ideal-per-class", args.ideal_per_class)
     out = Path(args.output)
     result = finetune(args.checkpoint, nonideal, out, steps=steps, lr=args.lr, seed=args.seed, chips=chips,
-                      per_class=per_class, progress=not args.no_progress, circuit=circuit)
+                      per_class=per_class, progress=not args.no_progress, circuit=circuit, data_root=args.data_root,
+                      features=args.features, ideal_count=ideal_count)
     print((out / "finetune.md").read_text(), end="")
     print(f"wrote {result['tuned']}, {out}/finetune.md, finetune.json")
     return 0
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from analysis.fidelity import FEATURE_SPACES
     from models.checkpoint import SHIPPED
     from un0hw.demo import OPERATING_POINTS, SEED
 
     point = ", ".join(f"{k} {v}" for k, v in OPERATING_POINTS["A"].items())
     p = sub.add_parser("finetune", help="hardware-aware fine-tuning: train with non-idealities (or the circuit's "
                                         "coupling function) in the forward pass, FID before vs after",
-                       description="Continue training a digits model with the [nonideal] table of a TOML file "
+                       description="Continue training a model with the [nonideal] table of a TOML file "
                                    "injected in every forward pass, and/or (--coupling circuit) under the circuit's "
                                    "measured coupling function; score it before and after on the same chips "
-                                   "and seeds.")
+                                   "and seeds. Digits models train on the digits data and score FID-digits; any "
+                                   "other model (CIFAR-10, ImageNet-64, release .pt) trains data-free toward the "
+                                   "ideal model's own samples (a distillation of the ideal model into the chip) "
+                                   "and is scored by chip fidelity against the ideal model (FID vs ideal, PSNR, "
+                                   "phase error), or trains toward --data-root and adds FID against it.")
     p.add_argument("checkpoint", type=Path, nargs="?", default=SHIPPED, help="model to fine-tune (default: shipped)")
     p.add_argument("--nonideal", type=Path, default=None, metavar="SPEC.toml",
                    help="TOML file with a [nonideal] table (a sweep spec works); required unless --coupling circuit")
@@ -367,8 +738,22 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--lr", type=float, default=1e-3, help="AdamW learning rate (default 0.001)")
     p.add_argument("--seed", type=int, default=0, help="seed of batches and phases (default 0)")
     p.add_argument("--chips", type=int, default=3, help="evaluation chips before and after (default 3)")
-    p.add_argument("--per-class", type=int, default=100, help="samples per class and chip (default 100)")
+    p.add_argument("--per-class", type=int, default=None,
+                   help=f"samples per class and chip (default {SAMPLES_PER_CHIP} per chip: 100 for 10 classes, "
+                        "1 for 1000)")
+    p.add_argument("--data-root", type=Path, default=None, metavar="DATA",
+                   help="non-digits models: train toward this data set instead of the ideal model's samples, and "
+                        "score FID against it too: a CIFAR-10 folder (cifar-10-batches-py; 3×32×32 models) or an "
+                        "ImageNet-64 .npz (3×64×64 models)")
+    p.add_argument("--features", default="auto", metavar="{auto,pixels,inception}",
+                   help="non-digits models: the feature space of the scores (analysis.fidelity.feature_space; "
+                        "default auto: Inception with $UN0HW_INCEPTION_WEIGHTS, 8×8-pooled pixels otherwise)")
+    p.add_argument("--ideal-per-class", type=int, default=None, metavar="N",
+                   help="non-digits models without --data-root: ideal-model samples per class to distil from "
+                        f"(default {IDEAL_SET_MAX_PER_CLASS}, fewer where they would pass "
+                        f"{IDEAL_SET_BYTES // 2**20} MiB)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_finetune)
     paths(p, PathOption("checkpoint", "file-or-dir", "CHECKPOINT"), PathOption("nonideal", "file", "--nonideal"),
-          PathOption("calibration", "file", "--calibration"), PathOption("output", "out-dir", "-o/--output", resumable=True))
+          PathOption("calibration", "file", "--calibration"), PathOption("data_root", "file-or-dir", "--data-root"),
+          PathOption("output", "out-dir", "-o/--output", resumable=True))
