@@ -54,12 +54,17 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_ablate(args: argparse.Namespace) -> int:
-    from analysis.ablation import run_ablation
+    from analysis.ablation import AblationError, parse_variants, run_ablation
 
     published(args.size)
+    try:
+        variants = parse_variants(args.variants)
+    except AblationError as exc:
+        raise CliError(f"--variants: {exc}") from None
     seeds = tuple(range(positive("--seeds", args.seeds)))
-    summary = run_ablation(args.out, seeds=seeds, steps=positive("--steps", args.steps), size=args.size,
-                           per_class=positive("--per-class", args.per_class), progress=not args.no_progress)
+    summary = run_ablation(args.out, variants=variants, seeds=seeds, steps=positive("--steps", args.steps),
+                           size=args.size, per_class=positive("--per-class", args.per_class),
+                           progress=not args.no_progress)
     print((Path(args.out) / "ablation.md").read_text())
     print(f"wrote {args.out}/ablation.csv, ablation.md, ablation.png, pr_over_time.csv ({len(summary)} variants)")
     return 0
@@ -91,8 +96,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_train)
     paths(p, PathOption("data_root", "dir", "--data-root"), PathOption("out", "out-dir", "--out", resumable=True))
 
+    from analysis.ablation import VARIANTS
+
     p = sub.add_parser("ablate", help="the release's dynamics ablation on digits (trained / reservoir / decoder only)")
     p.add_argument("--out", type=Path, required=True, help="folder for the runs and the report (resumable)")
+    p.add_argument("--variants", default="all",
+                   help=f"the variants to run, comma-separated (default: all): {', '.join(VARIANTS)}")
     p.add_argument("--steps", type=int, default=1000, help="training steps of every run (default 1000)")
     p.add_argument("--seeds", type=int, default=3, help="seeds per variant (default 3)")
     p.add_argument("--size", default="digits-n512", help="model size (default digits-n512)")
