@@ -37,7 +37,6 @@ while the machine was quiet and 2.5× slower under a load average of 8. On a GPU
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -47,7 +46,7 @@ import torch
 from torch import Tensor
 from tqdm import tqdm
 
-from analysis.evaluate import Extractor, cache_dir, generate_batch
+from analysis.evaluate import Extractor, bounded_batch, generate_batch, reference_path
 from analysis.fid import FeatureStats, frechet_distance
 from analysis.inception import load_inception, pool_features
 from models.data import ImageSet
@@ -138,16 +137,6 @@ class Reference:
     name: str  # the data set's name
 
 
-def data_digest(data: ImageSet) -> str:
-    return hashlib.sha256(data.images.numpy().tobytes()).hexdigest()[:12]
-
-
-def reference_path(data: ImageSet, ex: Extractor) -> Path:
-    """``<cache>/<data name>-<data hash>-<extractor id>.safetensors`` (the naming of
-    `analysis.evaluate.reference_stats`)."""
-    return cache_dir() / f"{data.name}-{data_digest(data)}-{ex.id.replace(':', '_')}.safetensors"
-
-
 @torch.no_grad()
 def reference_statistics(data: ImageSet, ex: Extractor, *, progress: bool = False) -> Reference:
     """Feature statistics of a real set in `ex`'s space: read from the cache when there,
@@ -186,8 +175,10 @@ def score_clean(model, ex: Extractor, reference: Reference, *, num_samples: int 
                 batch_size: int = 500, steps: int | None = None, progress: bool = False) -> CleanScore:
     """The release's FID of `model`: `num_samples` class-balanced samples
     (`class_balanced_labels(num_samples, classes, seed)`), seed phases drawn batch by batch
-    from one generator seeded with `seed`, against `reference`'s statistics."""
+    (`batch_size`, memory-bounded by `analysis.evaluate.bounded_batch`) from one generator
+    seeded with `seed`, against `reference`'s statistics."""
     labels = class_balanced_labels(num_samples, model.config.num_classes, seed)
+    batch_size = bounded_batch(model.config, batch_size)
     dev = model.dynamics.K.device
     labels = labels.to(dev)
     g = torch.Generator(device=dev).manual_seed(seed)

@@ -62,11 +62,17 @@ def _features(ex: Extractor, images: Tensor) -> Tensor:
     return torch.cat([ex.features(images[i:i + ex.batch_size]) for i in range(0, len(images), ex.batch_size)])
 
 
+def reference_path(data: ImageSet, ex: Extractor) -> Path:
+    """Where the statistics of `data` in `ex`'s feature space are cached:
+    ``<cache>/<data name>-<data hash>-<extractor id>.safetensors``."""
+    digest = hashlib.sha256(data.images.numpy().tobytes()).hexdigest()[:12]
+    return cache_dir() / f"{data.name}-{digest}-{ex.id.replace(':', '_')}.safetensors"
+
+
 def reference_stats(data: ImageSet, ex: Extractor) -> tuple[FeatureStats, Tensor]:
     """Cached feature statistics of a real set, and its features."""
     feats = _features(ex, data.images)
-    digest = hashlib.sha256(data.images.numpy().tobytes()).hexdigest()[:12]
-    path = cache_dir() / f"{data.name}-{digest}-{ex.id.replace(':', '_')}.safetensors"
+    path = reference_path(data, ex)
     if path.is_file():
         stats = FeatureStats.load(path)
     else:

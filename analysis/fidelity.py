@@ -240,6 +240,22 @@ class IdealReference:
         self.starts, self.batch_size, self.keep = starts, batch_size, keep
         self._batches: dict[int, Batch] = {}
 
+    @classmethod
+    def of_plan(cls, model: Un0, ex: Extractor, *, per_class: int, seed: int, batch_size: int,
+                keep: bool = True) -> IdealReference:
+        """The reference of `analysis.evaluate.sample_plan` (per_class of every class, the seed
+        phases of `seed`) in batches of `batch_size`."""
+        from analysis.evaluate import sample_plan
+
+        labels, theta0, starts = sample_plan(model, per_class=per_class, seed=seed, batch_size=batch_size)
+        return cls(model, ex, labels, theta0, starts, batch_size, keep=keep)
+
+    @staticmethod
+    def held_bytes(config, samples: int) -> int:
+        """Memory `samples` kept ideal samples take: main phases, the image (and its copy in
+        the features' input), and up to 4096 features, float32 — what decides `keep`."""
+        return samples * 4 * (config.n + 2 * config.image_channels * config.image_size**2 + 4096)
+
     def batch(self, index: int) -> Batch:
         if index in self._batches:
             return self._batches[index]

@@ -525,19 +525,18 @@ class _Context:
     def ideal(self, plan_seed: int, *, chips: int = 1):
         """The ideal model's samples on the seed phases of `plan_seed` (`IdealReference`),
         batched so that `chips` chips of a batch fit the memory bound; kept while they fit it."""
-        from analysis.evaluate import GENERATION_MEMORY_BYTES, bounded_batch, sample_plan
+        from analysis.evaluate import GENERATION_MEMORY_BYTES, bounded_batch
         from analysis.fidelity import IdealReference
 
         key = (plan_seed, chips)
         if key not in self._ideal:
             cfg = self.model.config
             batch = self.batch if chips == 1 else bounded_batch(cfg, self.spec.batch_size, chips=chips)
-            labels, theta0, starts = sample_plan(self.model, per_class=self.per_class(), seed=plan_seed,
-                                                 batch_size=batch)
-            per_sample = 4 * (cfg.n + 2 * cfg.image_channels * cfg.image_size**2 + 4096)
             held = sum(len(r.labels) for r in self._ideal.values())
-            keep = (held + len(labels)) * per_sample <= GENERATION_MEMORY_BYTES // 2
-            self._ideal[key] = IdealReference(self.model, self.ex, labels, theta0, starts, batch, keep=keep)
+            samples = self.per_class() * cfg.num_classes
+            keep = IdealReference.held_bytes(cfg, held + samples) <= GENERATION_MEMORY_BYTES // 2
+            self._ideal[key] = IdealReference.of_plan(self.model, self.ex, per_class=self.per_class(), seed=plan_seed,
+                                                      batch_size=batch, keep=keep)
         return self._ideal[key]
 
     def data_scores(self, feats, hits, *, seed: int) -> dict[str, Any]:
@@ -586,27 +585,17 @@ class _Context:
 
 def _data_sets(spec: SweepSpec, cfg):
     """(reference, floor set) of the spec's model: the shipped digits splits for digits models;
-    the spec's 'data' for the others ((None, None) without it)."""
-    from models.data import DataError, cifar10, digits
+    the spec's 'data' for the others — CIFAR-10's train split as the reference (the release's),
+    its test split for the floor; an ImageNet-64 file alone — ((None, None) without data)."""
+    from models.data import DataError, digits, image_data
 
-    shape = tuple(cfg.image_shape)
     where = spec.path_of("data")
     if where is None:
-        return (digits("test"), digits("train")) if shape == (1, 8, 8) else (None, None)
+        return (digits("test"), digits("train")) if tuple(cfg.image_shape) == (1, 8, 8) else (None, None)
     try:
-        if where.is_dir():
-            if shape != (3, 32, 32):
-                raise SweepError(f"{spec.source}: 'data' {where} is a CIFAR-10 folder (3×32×32); "
-                                 f"{spec.checkpoint} makes {shape} images")
-            return cifar10(where, train=True), cifar10(where, train=False)
-        from models.data import imagenet64
-
-        if shape != (3, 64, 64):
-            raise SweepError(f"{spec.source}: 'data' {where} is an ImageNet-64 file (3×64×64); "
-                             f"{spec.checkpoint} makes {shape} images")
-        return imagenet64(where), None
+        return image_data(where, cfg.image_shape, flag="'data'")
     except DataError as exc:
-        raise SweepError(f"{spec.source}: 'data': {exc}") from None
+        raise SweepError(f"{spec.source}: {exc}") from None
 
 
 _WORKER: dict[str, _Context] = {}

@@ -160,3 +160,19 @@ def imagenet64(path: str | Path, *, flag: str = "--data-root") -> ImageSet:
     images = torch.from_numpy(data.reshape(-1, 3, 64, 64)).float().div_(127.5).sub_(1.0)  # in place: 4 bytes/pixel
     return ImageSet(name=f"imagenet64-{path.stem}", images=images,
                     labels=torch.from_numpy(labels.astype(np.int64) - 1), num_classes=1000)
+
+
+def image_data(path: str | Path, image_shape: tuple[int, int, int], *,
+               flag: str = "--data-root") -> tuple[ImageSet, ImageSet | None]:
+    """The real images for a model of `image_shape` at `path`, by layout: a folder is
+    CIFAR-10 (3×32×32; its (train, test) splits), a file an ImageNet-64 ``.npz`` (3×64×64;
+    (the file, None)). A layout that does not fit the model's images is one DataError line."""
+    path, shape = Path(path), tuple(image_shape)
+    if path.is_dir():
+        if shape != (3, 32, 32):
+            raise DataError(f"{flag} {path}: a CIFAR-10 folder (3×32×32 images); the model makes {shape}")
+        return cifar10(path, train=True), cifar10(path, train=False)
+    if shape != (3, 64, 64):
+        raise DataError(f"{flag} {path}: a file, read as an ImageNet-64 .npz (3×64×64 images); the model makes "
+                        f"{shape} (a CIFAR-10 model takes the folder holding cifar-10-batches-py)")
+    return imagenet64(path, flag=flag), None

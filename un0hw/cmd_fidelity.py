@@ -38,7 +38,7 @@ def _chip(args: argparse.Namespace, model):
 
 
 def cmd_fidelity(args: argparse.Namespace) -> int:
-    from analysis.evaluate import bounded_batch, sample_plan
+    from analysis.evaluate import bounded_batch
     from analysis.fidelity import IdealReference, chip_fidelity, feature_space, meaning, sampling_floor
     from analysis.sweep import load_nonideal
 
@@ -58,8 +58,7 @@ def cmd_fidelity(args: argparse.Namespace) -> int:
     batch = bounded_batch(model.config, positive("--batch-size", args.batch_size))
 
     def reference(seed: int) -> IdealReference:
-        labels, theta0, starts = sample_plan(model, per_class=per_class, seed=seed, batch_size=batch)
-        return IdealReference(model, ex, labels, theta0, starts, batch)
+        return IdealReference.of_plan(model, ex, per_class=per_class, seed=seed, batch_size=batch)
 
     from tqdm import tqdm
 

@@ -380,18 +380,10 @@ def multiscale_pixel_encoder(images):
 def _data_sets(root: Path, shape: tuple) -> tuple:
     """(training set, reference, floor set) of --data-root for a `shape` model: a CIFAR-10
     folder (train, test, train) or an ImageNet-64 .npz (the file for all three; no floor)."""
-    from models.data import cifar10, imagenet64
+    from models.data import image_data
 
-    if root.is_dir():
-        if shape != (3, 32, 32):
-            raise CliError(f"--data-root {root}: a CIFAR-10 folder (3×32×32 images); the model makes {shape}")
-        train = cifar10(root, train=True)
-        return train, cifar10(root, train=False), train
-    if shape != (3, 64, 64):
-        raise CliError(f"--data-root {root}: a file, read as an ImageNet-64 .npz (3×64×64 images); the model makes "
-                       f"{shape} (a CIFAR-10 model takes the folder holding cifar-10-batches-py)")
-    data = imagenet64(root)
-    return data, data, None
+    train, test = image_data(root, shape)
+    return (train, test, train) if test is not None else (train, train, None)
 
 
 class FidelityScorer:
@@ -405,7 +397,7 @@ class FidelityScorer:
     def __init__(self, model, *, chips: int, per_class: int, features: str, reference=None, floor_set=None) -> None:
         import copy
 
-        from analysis.evaluate import GENERATION_MEMORY_BYTES, bounded_batch, sample_plan
+        from analysis.evaluate import GENERATION_MEMORY_BYTES, bounded_batch
         from analysis.fidelity import IdealReference, feature_space
 
         self.model = copy.deepcopy(model).eval()  # the ideal model, untouched by training
@@ -415,12 +407,11 @@ class FidelityScorer:
         self.reference, self.floor_set = reference, floor_set
         self.chips, self.per_class = chips, per_class
         batch = bounded_batch(cfg, 1000)
-        per_sample = 4 * (cfg.n + 2 * cfg.image_channels * cfg.image_size**2 + 4096)
-        keep = (chips + 1) * per_class * cfg.num_classes * per_sample <= GENERATION_MEMORY_BYTES // 2
+        keep = IdealReference.held_bytes(cfg, (chips + 1) * per_class * cfg.num_classes) <= GENERATION_MEMORY_BYTES // 2
 
         def ref(seed):
-            labels, theta0, starts = sample_plan(self.model, per_class=per_class, seed=seed, batch_size=batch)
-            return IdealReference(self.model, self.ex, labels, theta0, starts, batch, keep=keep)
+            return IdealReference.of_plan(self.model, self.ex, per_class=per_class, seed=seed, batch_size=batch,
+                                          keep=keep)
 
         self.plans = [1000 * s for s in range(chips)]
         self.refs = [ref(seed) for seed in self.plans]

@@ -236,7 +236,7 @@ class Demo:
     def _fidelity_rows(self, variants, s: Step) -> list[dict[str, Any]]:
         """Chip fidelity of every variant against the ideal model on the same seeds (any family,
         no data set): the ideal's samples made once; the sampling floor sets the scale."""
-        from analysis.evaluate import bounded_batch, sample_plan
+        from analysis.evaluate import bounded_batch
         from analysis.fidelity import IdealReference, chip_fidelity, feature_space, sampling_floor
 
         model = self.ctx["model"]
@@ -245,8 +245,7 @@ class Demo:
         batch = bounded_batch(model.config, 1000)
 
         def reference(seed: int) -> IdealReference:
-            labels, theta0, starts = sample_plan(model, per_class=per_class, seed=seed, batch_size=batch)
-            return IdealReference(model, ex, labels, theta0, starts, batch)
+            return IdealReference.of_plan(model, ex, per_class=per_class, seed=seed, batch_size=batch)
 
         ideal = reference(SEED)
         s.data["fidelity"] = {"feature_space": ex.id, "samples": per_class * model.config.num_classes,

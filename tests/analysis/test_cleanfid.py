@@ -30,10 +30,11 @@ from analysis.cleanfid import (
 )
 from analysis.evaluate import Extractor
 from analysis.fid import FeatureStats, frechet_distance
-from analysis.inception import _inception_class, inception_extractor, load_inception, pool_features
+from analysis.inception import inception_extractor, load_inception, pool_features
 from models.data import cifar10
 from models.un0 import Un0
 from un0hw.cli import main
+from tests.analysis.inception_files import random_inception
 
 
 # --- fixtures ------------------------------------------------------------------------------
@@ -42,15 +43,7 @@ def weights(tmp_path_factory):
     """A weights file of the FID Inception's names and shapes: random convolutions, batch
     norms set from the statistics of one batch of random images (so activations keep
     their scale through the 94 layers instead of fading to 1e-8)."""
-    cls = _inception_class()
-    patch = pytest.MonkeyPatch()
-    patch.setattr(cls, "load_state_dict", lambda self, *a, **k: None)  # build without loading
-    patch.setattr(torch, "load", lambda *a, **k: {})
-    try:
-        torch.manual_seed(0)
-        net = cls("inception-v3-compat", ["2048"], feature_extractor_weights_path="unused")
-    finally:
-        patch.undo()
+    net = random_inception()
     for m in net.modules():
         if isinstance(m, torch.nn.BatchNorm2d):
             m.reset_running_stats()

@@ -5,22 +5,15 @@ from __future__ import annotations
 import pytest
 import torch
 
-from analysis.inception import ENV, InceptionWeightsError, _inception_class, inception_extractor
+from analysis.inception import ENV, InceptionWeightsError, inception_extractor
+from tests.analysis.inception_files import random_inception
 
 
 @pytest.fixture(scope="module")
 def random_weights(tmp_path_factory):
     """A weights file with the network's own names and shapes (random values: the real
     file cannot be fetched here; correctness of the port is torch-fidelity's)."""
-    cls = _inception_class()
-    patch = pytest.MonkeyPatch()
-    patch.setattr(cls, "load_state_dict", lambda self, *a, **k: None)  # build without loading
-    patch.setattr(torch, "load", lambda *a, **k: {})
-    try:
-        torch.manual_seed(0)
-        net = cls("inception-v3-compat", ["2048"], feature_extractor_weights_path="unused")
-    finally:
-        patch.undo()
+    net = random_inception()
     path = tmp_path_factory.mktemp("w") / "weights-inception.pth"
     torch.save(net.state_dict(), path)
     return path
