@@ -1,5 +1,15 @@
 """Training an Un-0 end to end with the drifting loss: AdamW, EMA, checkpoints, resume.
 
+Two objectives (`TrainOptions.objective`):
+- ``"drifting"`` (the release's): batches of generated images are drifted toward a data
+  set's images of the same classes in an encoder's feature space;
+- ``"paired"`` (distillation of a teacher model into the imperfect hardware): the student
+  under `TrainOptions.nonideal` and the teacher on ideal equations run on the **same**
+  labels and seed phases, and the loss is the mean squared difference of their images in
+  every feature space the encoder gives (e.g. pixels at several scales). It needs no data
+  set and targets each sample's error directly, where the drifting loss compares batch
+  distributions and cannot see a shift smaller than its own sampling noise.
+
 The run's folder holds everything: ``train-state.pt`` (model, EMA, optimizer, schedule,
 RNG state, step — written atomically every `checkpoint_every` steps and read back with
 ``weights_only=True``), ``ema.safetensors`` + ``ema.json`` (the EMA weights in the
@@ -34,6 +44,10 @@ from oscsim.errors import brief
 STATE_FILE = "train-state.pt"
 #: chip numbers of hardware-aware training start here (evaluation chips are 0, 1, …)
 TRAIN_CHIPS_FROM = 1_000_000
+
+
+#: the training objectives (module docstring)
+OBJECTIVES = ("drifting", "paired")
 
 
 class TrainError(ValueError):
@@ -106,8 +120,12 @@ class TrainOptions:
     #: hardware-aware training: every step's forward pass runs on a fresh chip of this
     #: hardware (chip TRAIN_CHIPS_FROM + step, sample seed = step; quantisation straight-through)
     nonideal: NonIdeal | None = None
+    #: "drifting" (toward a data set) or "paired" (toward a teacher on the same seeds; module docstring)
+    objective: str = "drifting"
 
     def __post_init__(self) -> None:
+        if self.objective not in OBJECTIVES:
+            raise ConfigError(f"TrainOptions.objective must be one of {', '.join(OBJECTIVES)}, not {self.objective!r}")
         for name in ("steps", "classes_per_step", "fake_per_class", "real_per_class", "checkpoint_every", "log_every"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -134,16 +152,28 @@ def _lr_factor(step: int, options: TrainOptions) -> float:
 
 
 class Trainer:
-    """One training run in `out_dir`; `run()` trains (or resumes) to `options.steps`."""
+    """One training run in `out_dir`; `run()` trains (or resumes) to `options.steps`.
 
-    def __init__(self, model: Un0, data: ImageSet, encoder: Encoder, options: TrainOptions, out_dir: str | Path,
-                 *, provenance: dict[str, Any] | None = None) -> None:
-        if data.num_classes != model.config.num_classes:
-            raise TrainError(f"data set {data.name} has {data.num_classes} classes, the model {model.config.num_classes}")
-        if tuple(data.images.shape[1:]) != model.config.image_shape:
-            raise TrainError(f"data set {data.name} images are {tuple(data.images.shape[1:])}, the model makes {model.config.image_shape}")
-        if options.classes_per_step > data.num_classes:
-            raise TrainError(f"classes_per_step {options.classes_per_step} > the data's {data.num_classes} classes")
+    The drifting objective trains toward `data`; the paired one toward `teacher` (a model of
+    the same config, kept frozen and run on ideal equations; `data` is then None)."""
+
+    def __init__(self, model: Un0, data: ImageSet | None, encoder: Encoder, options: TrainOptions,
+                 out_dir: str | Path, *, provenance: dict[str, Any] | None = None,
+                 teacher: Un0 | None = None) -> None:
+        if options.objective == "paired":
+            if teacher is None or data is not None:
+                raise TrainError("the paired objective trains toward a teacher model, not a data set: "
+                                 "give teacher= and data=None")
+            if teacher.config != model.config:
+                raise TrainError("the paired objective's teacher must have the student's config")
+            self.teacher = teacher.eval().requires_grad_(False)
+            data = None
+        elif data is None or teacher is not None:
+            raise TrainError("the drifting objective trains toward a data set: give data= and no teacher")
+        else:
+            self.teacher = None
+        if data is not None:
+            self._check_data(model, data, options)
         self.model, self.data, self.encoder, self.options = model.train(), data, encoder, options
         self.out = Path(out_dir)
         self.provenance = provenance or {}
@@ -156,8 +186,18 @@ class Trainer:
         self.ema = {k: v.detach().clone() for k, v in model.state_dict().items()}
         self.generator = torch.Generator().manual_seed(options.seed)
         self.step = 0
-        self.by_class = [torch.nonzero(data.labels == c).squeeze(1) for c in range(data.num_classes)]
-        if min(len(ix) for ix in self.by_class) == 0:
+        if data is not None:
+            self.by_class = [torch.nonzero(data.labels == c).squeeze(1) for c in range(data.num_classes)]
+
+    @staticmethod
+    def _check_data(model: Un0, data: ImageSet, options: TrainOptions) -> None:
+        if data.num_classes != model.config.num_classes:
+            raise TrainError(f"data set {data.name} has {data.num_classes} classes, the model {model.config.num_classes}")
+        if tuple(data.images.shape[1:]) != model.config.image_shape:
+            raise TrainError(f"data set {data.name} images are {tuple(data.images.shape[1:])}, the model makes {model.config.image_shape}")
+        if options.classes_per_step > data.num_classes:
+            raise TrainError(f"classes_per_step {options.classes_per_step} > the data's {data.num_classes} classes")
+        if min(int((data.labels == c).sum()) for c in range(data.num_classes)) == 0:
             raise TrainError(f"data set {data.name} has a class with no images")
 
     # --- state ------------------------------------------------------------------------
@@ -219,18 +259,23 @@ class Trainer:
         labels = classes.repeat_interleave(o.fake_per_class)
         dropped = torch.rand(labels.shape[0], generator=g) < cfg.class_dropout
         theta0 = self.model.sample_theta0(labels.shape[0], generator=g)
-        real_idx = torch.cat([self.by_class[c][torch.randint(len(self.by_class[c]), (o.real_per_class,), generator=g)]
-                              for c in classes.tolist()])
-        with torch.no_grad():
-            real = self._features(self.data.images[real_idx])
         hardware = None
         if o.nonideal is not None:
             hardware = o.nonideal.replace(chips=1, chip_seed=TRAIN_CHIPS_FROM + self.step, sample_seed=self.step)
-        images = self.model(torch.where(dropped, -1, labels), theta0, nonideal=hardware)
-        fake = self._features(images)
-        weights = o.feature_weights or None
-        loss, stats = drifting_loss(fake, real, labels, self.data.labels[real_idx], weights=weights,
-                                    temperatures=o.temperatures)
+        conditioned = torch.where(dropped, -1, labels)
+        if self.teacher is not None:
+            with torch.no_grad():
+                target = self._features(self.teacher(conditioned, theta0))
+            fake = self._features(self.model(conditioned, theta0, nonideal=hardware))
+            loss, stats = paired_loss(fake, target, weights=o.feature_weights or None)
+        else:
+            real_idx = torch.cat([self.by_class[c][torch.randint(len(self.by_class[c]), (o.real_per_class,),
+                                                                 generator=g)] for c in classes.tolist()])
+            with torch.no_grad():
+                real = self._features(self.data.images[real_idx])
+            fake = self._features(self.model(conditioned, theta0, nonideal=hardware))
+            loss, stats = drifting_loss(fake, real, labels, self.data.labels[real_idx],
+                                        weights=o.feature_weights or None, temperatures=o.temperatures)
         for group in self.optimizer.param_groups:
             group["lr"] = o.lr * _lr_factor(self.step, o)
         self.optimizer.zero_grad(set_to_none=True)
@@ -277,6 +322,21 @@ class Trainer:
         return self.out / "ema.safetensors"
 
 
+def paired_loss(fake: Sequence[Tensor], target: Sequence[Tensor], *,
+                weights: Sequence[float] | None = None) -> tuple[Tensor, dict[str, float]]:
+    """The paired objective: Σ_s w_s · mean((fake_s − target_s)²) over the encoder's feature
+    sets s (sample i of `fake` against sample i of `target`: same labels and seed phases),
+    with w_s = 1/len by default. Returns the loss and each set's mean squared error."""
+    if len(fake) != len(target) or any(f.shape != t.shape for f, t in zip(fake, target)):
+        raise ValueError("paired_loss: the student's and the teacher's feature sets differ in number or shape")
+    w = [1.0 / len(fake)] * len(fake) if weights is None else list(weights)
+    if len(w) != len(fake):
+        raise ValueError(f"paired_loss: {len(w)} weights for {len(fake)} feature sets")
+    mse = [torch.mean((f - t) ** 2) for f, t in zip(fake, target)]
+    loss = sum(wi * m for wi, m in zip(w, mse))
+    return loss, {f"mse_{i}": float(m.detach()) for i, m in enumerate(mse)}
+
+
 def plot_losses(log_path: Path, png: Path) -> None:
     """The loss and the raw drift of a metrics log, as a PNG (written atomically).
 
@@ -293,14 +353,22 @@ def plot_losses(log_path: Path, png: Path) -> None:
 
     steps = [r["step"] for r in rows]
     drift_keys = sorted(k for k in rows[0] if k.startswith("drift_"))
+    mse_keys = sorted(k for k in rows[0] if k.startswith("mse_"))
     fig, (ax0, ax1) = plt.subplots(1, 2, figsize=(10, 3.5), dpi=120)
     ax0.plot(steps, [r["loss"] for r in rows], lw=0.8)
-    ax0.set_ylabel("drifting loss (normalised)")
-    for key in (k for k in drift_keys if k.endswith("t0.2")):
-        ax1.plot(steps, [r.get(key, float("nan")) for r in rows], lw=0.8, label=key.removeprefix("drift_"))
-    ax1.set_ylabel("mean ‖V‖ before normalisation")
+    if mse_keys:  # the paired objective: each feature set's mean squared error to the teacher
+        ax0.set_ylabel("paired loss (weighted MSE to the teacher)")
+        ax0.set_yscale("log")
+        for key in mse_keys:
+            ax1.plot(steps, [r.get(key, float("nan")) for r in rows], lw=0.8, label=f"feature set {key[4:]}")
+        ax1.set_ylabel("MSE to the teacher")
+    else:
+        ax0.set_ylabel("drifting loss (normalised)")
+        for key in (k for k in drift_keys if k.endswith("t0.2")):
+            ax1.plot(steps, [r.get(key, float("nan")) for r in rows], lw=0.8, label=key.removeprefix("drift_"))
+        ax1.set_ylabel("mean ‖V‖ before normalisation")
     ax1.set_yscale("log")
-    if drift_keys:
+    if drift_keys or mse_keys:
         ax1.legend(fontsize=7)
     for ax in (ax0, ax1):
         ax.set_xlabel("step")

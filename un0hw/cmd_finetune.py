@@ -3,16 +3,20 @@
 Digits models (1×8×8) train with the drifting loss against the shipped digits data on the
 digits CNN's features and are scored by FID-digits. Every other checkpoint (CIFAR-10
 3×32×32, ImageNet-64 3×64×64 with 1000 classes, the release's `.pt` files, a random-init
-model) needs no data set: the "real" set the drifting loss pulls toward is **the ideal
-model's own samples** (`ideal_samples`: class-balanced, memory-bounded batches,
-deterministic from the seed) and the features are multi-scale pixels
-(`multiscale_pixel_encoder`, no weights) — a distillation of the ideal model into the
-imperfect chip. It is scored by chip fidelity (`analysis.fidelity`): on each evaluation
+model) needs no data set: it is a distillation of the ideal model into the imperfect chip,
+on multi-scale pixel features (`multiscale_pixel_encoder`, no weights). By default
+(`--objective paired`) the chip and the untouched ideal model run on the same labels and
+seed phases every step and the loss is their images' mean squared difference
+(`models.train.paired_loss`): it targets each sample's error, fresh seeds every step.
+`--objective drifting` instead drifts batches toward a fixed set of **the ideal model's own
+samples** (`ideal_samples`: class-balanced, memory-bounded batches, deterministic from the
+seed); it compares distributions, so it cannot see a chip whose shift is below the
+sampling noise of its batches. It is scored by chip fidelity (`analysis.fidelity`): on each evaluation
 chip, the model on that hardware against the untouched ideal model on the same seeds and
 labels (FID vs ideal, PSNR, phase error, feature distance), with the sampling floor for
 scale; the share of the loss won back is that of FID vs ideal. With `--data-root` (a
 CIFAR-10 folder or an ImageNet-64 .npz) it trains toward the data instead and adds FID
-against the data, whose loss is then the one won back.
+against the data (the drifting objective), whose loss is then the one won back.
 
 `--coupling circuit` fine-tunes under the circuit's measured coupling function instead of
 (or as well as) the [nonideal] terms: CKPT is compiled at the demo's array-A operating
@@ -129,12 +133,14 @@ def _mean_sd(rows: list[dict], key: str) -> tuple[float, float]:
 
 def finetune(checkpoint, nonideal, out: Path, *, steps: int, lr: float, seed: int, chips: int,
              per_class: int | None, progress: bool, circuit: CircuitCoupling | None = None,
-             data_root: Path | None = None, features: str = "auto", ideal_count: int | None = None) -> dict:
+             data_root: Path | None = None, features: str = "auto", ideal_count: int | None = None,
+             objective: str | None = None) -> dict:
     """Fine-tune `checkpoint` with `nonideal` in the forward pass (and, with `circuit`, under
     the circuit's coupling function); returns the report's numbers. Digits models train on
     the digits data and score FID-digits; every other model goes to `_finetune_family`
-    (`data_root`, `features`, `ideal_count`: its data set, feature space and ideal-sample
-    count). `per_class` None: `SAMPLES_PER_CHIP` samples per chip."""
+    (`data_root`, `features`, `ideal_count`, `objective`: its data set, feature space,
+    ideal-sample count and objective, None for the default: paired without a data set,
+    drifting with one). `per_class` None: `SAMPLES_PER_CHIP` samples per chip."""
     import models
 
     model = models.load(checkpoint)
@@ -144,8 +150,10 @@ def finetune(checkpoint, nonideal, out: Path, *, steps: int, lr: float, seed: in
     if tuple(cfg.image_shape) != (1, 8, 8):
         return _finetune_family(checkpoint, model, nonideal, out, circuit, steps=steps, lr=lr, seed=seed, chips=chips,
                                 per_class=per_class, progress=progress, data_root=data_root, features=features,
-                                ideal_count=ideal_count)
+                                ideal_count=ideal_count, objective=family_objective(objective, data_root, ideal_count))
     for flag, value, why in (("--data-root", data_root, "a digits model trains on the shipped digits data"),
+                             ("--objective", objective, "a digits model trains on the shipped digits data with the "
+                                                        "drifting loss"),
                              ("--ideal-per-class", ideal_count, "a digits model trains on the shipped digits data"),
                              ("--features", None if features == "auto" else features,
                               "a digits model is scored by FID-digits in the digits CNN's features")):
@@ -476,11 +484,31 @@ class FidelityScorer:
                 "meaning": means}
 
 
-def _train_options(steps: int, lr: float, seed: int, nonideal, *, weights: tuple, ema_decay: float):
+def family_objective(objective: str | None, data_root, ideal_count) -> str:
+    """The objective of a non-digits fine-tune, checked against the other options: paired
+    by default without a data set (distillation on common seeds), drifting with one."""
+    from models.train import OBJECTIVES
+
+    if objective is None:
+        objective = "drifting" if data_root is not None else "paired"
+    elif objective not in OBJECTIVES:
+        raise CliError(f"--objective must be one of {', '.join(OBJECTIVES)}, not {objective!r}")
+    if objective == "paired" and data_root is not None:
+        raise CliError("--objective paired distils the ideal model on common seeds and takes no --data-root "
+                       "(a data set has no image per seed); use --objective drifting with --data-root")
+    if objective == "paired" and ideal_count is not None:
+        raise CliError("--ideal-per-class sizes the drifting objective's set of ideal samples (give --objective "
+                       "drifting); the paired objective, the default without --data-root, draws fresh seeds every step")
+    return objective
+
+
+def _train_options(steps: int, lr: float, seed: int, nonideal, *, weights: tuple, ema_decay: float,
+                   objective: str = "drifting"):
     from models.train import TrainOptions
 
     return TrainOptions(steps=steps, lr=lr, warmup=max(1, min(20, steps // 10)), seed=seed, nonideal=nonideal,
-                        feature_weights=weights, ema_decay=ema_decay, checkpoint_every=max(1, min(250, steps)))
+                        feature_weights=weights, ema_decay=ema_decay, checkpoint_every=max(1, min(250, steps)),
+                        objective=objective)
 
 
 def family_ema_decay(steps: int) -> float:
@@ -492,7 +520,7 @@ def family_ema_decay(steps: int) -> float:
 
 def _finetune_family(checkpoint, model, nonideal, out: Path, circuit: CircuitCoupling | None, *, steps: int,
                      lr: float, seed: int, chips: int, per_class: int, progress: bool, data_root: Path | None,
-                     features: str, ideal_count: int | None) -> dict:
+                     features: str, ideal_count: int | None, objective: str) -> dict:
     """`finetune` of a CIFAR-10, ImageNet-64 (or any non-digits) model: with `data_root`
     against its data; without, against the ideal model's own samples (distillation of the
     ideal model into the imperfect chip). Scored by chip fidelity (module docstring)."""
@@ -529,7 +557,12 @@ def _finetune_family(checkpoint, model, nonideal, out: Path, circuit: CircuitCou
 
     floors = scorer.floors()
     before = scores(model, ir, None if ir is None else coupling)
-    if data is None:
+    teacher = None
+    if objective == "paired":
+        teacher = scorer.model  # frozen, ideal equations, same seeds and labels as the student every step
+        target = {"kind": "ideal model, paired (same seeds and labels every step; distillation)",
+                  "name": "the untouched checkpoint"}
+    elif data is None:
         count = ideal_per_class(cfg) if ideal_count is None else ideal_count
         data = ideal_samples(scorer.model, per_class=count, seed=IDEAL_SET_SEED_FROM + seed, progress=progress)
         target = {"kind": "ideal model samples (distillation)", "name": data.name, "per_class": count,
@@ -539,7 +572,8 @@ def _finetune_family(checkpoint, model, nonideal, out: Path, circuit: CircuitCou
     trained = models.load(checkpoint)  # the copy that learns; `model` and the scorer's stay as they were
     if circuit is not None:
         trained.dynamics.shape = coupling
-    options = _train_options(steps, lr, seed, nonideal, weights=(), ema_decay=family_ema_decay(steps))
+    options = _train_options(steps, lr, seed, nonideal, weights=(), ema_decay=family_ema_decay(steps),
+                             objective=objective)
     provenance = {"command": " ".join(["un0hw", *sys.argv[1:]]), "finetuned_from": str(checkpoint),
                   "nonideal": None if nonideal is None else nonideal.to_dict(), "target": target,
                   **({"coupling": record} if record is not None else {})}
@@ -547,7 +581,8 @@ def _finetune_family(checkpoint, model, nonideal, out: Path, circuit: CircuitCou
     if record is not None:
         with atomic_path(out / COUPLING_FILE) as tmp:
             tmp.write_text(json.dumps(record, indent=2) + "\n")
-    trainer = Trainer(trained.train(), data, multiscale_pixel_encoder, options, out, provenance=provenance)
+    trainer = Trainer(trained.train(), data, multiscale_pixel_encoder, options, out, provenance=provenance,
+                      teacher=teacher)
     t0 = time.perf_counter()
     tuned_path = trainer.run(progress=progress)
     seconds = time.perf_counter() - t0
@@ -565,10 +600,25 @@ def _finetune_family(checkpoint, model, nonideal, out: Path, circuit: CircuitCou
               "encoder": "multi-scale pixels (models: un0hw.cmd_finetune.multiscale_pixel_encoder)",
               **({"coupling": record, "tau_s": {"before": ir.tau_s, "after": tuned_ir.tau_s}} if record else {}),
               "nonideal": None if nonideal is None else nonideal.to_dict(),
-              "steps": steps, "lr": lr, "ema_decay": options.ema_decay, "seed": seed, "chips": chips,
+              "objective": objective, "steps": steps, "lr": lr, "ema_decay": options.ema_decay, "seed": seed,
+              "chips": chips,
               "samples_per_chip": per_class * cfg.num_classes, "train_seconds": seconds, **floors,
-              "before": before, "after": after, "won_back": (hw_before - hw_after) / lost if lost > 0 else None}
+              "before": before, "after": after, "won_back": (hw_before - hw_after) / lost if lost > 0 else None,
+              "won_back_image_error": image_error_won_back(before["hardware"], after["hardware"])}
     return _write_result(out, result, _report_family(result))
+
+
+def image_error_won_back(before: list[dict], after: list[dict]) -> float | None:
+    """Share of the chip's per-sample image error (the MSE against the ideal model's image on
+    the same seeds, from each chip's PSNR: PEAK² · 10^(−PSNR/10), averaged over chips) won
+    back; None where the chip's images equal the ideal's before (nothing lost)."""
+    from analysis.fidelity import PEAK
+
+    def mse(rows):
+        return statistics.fmean(PEAK**2 * 10 ** (-r["psnr_db"] / 10) for r in rows)
+
+    lost = mse(before)
+    return (lost - mse(after)) / lost if lost > 0 else None
 
 
 def _report_family(r: dict) -> str:
@@ -579,9 +629,15 @@ def _report_family(r: dict) -> str:
     space = m["feature_space"].split(":")[0]
     data = m["name"] == "fid"
     t = r["target"]
-    what = (f"the data set {t['name']} ({t['images']} images)" if t["kind"] == "data set" else
-            f"the ideal model's own samples ({t['per_class']} per class, seed phases of plan seed {t['plan_seed']}): "
-            "data-free, a distillation of the ideal model into the imperfect chip")
+    paired = r.get("objective") == "paired"
+    what = ("the drifting loss pulling toward "
+            + (f"the data set {t['name']} ({t['images']} images)" if t["kind"] == "data set" else
+               f"the ideal model's own samples ({t['per_class']} per class, seed phases of plan seed "
+               f"{t['plan_seed']}): data-free, a distillation of the ideal model into the imperfect chip")
+            if not paired else
+            "the paired loss (mean squared difference to the untouched ideal model's images on the same labels and "
+            "seed phases, fresh ones every step): data-free, a distillation of the ideal model into the imperfect "
+            "chip")
     under = " and ".join(x for x in (
         f"the hardware {hw} (a fresh training chip per step; quantisation straight-through)" if hw else "",
         "every coupler's measured coupling function H (demo operating point A, trim "
@@ -590,7 +646,7 @@ def _report_family(r: dict) -> str:
         "# Hardware-aware fine-tuning" + (" under the circuit's coupling function" if circuit else ""), "",
         f"`{r['checkpoint']}` ({'×'.join(map(str, r['image_shape']))}, {r['num_classes']} classes) fine-tuned for "
         f"{r['steps']} steps (lr {r['lr']:g}, EMA decay {r['ema_decay']:g}, seed {r['seed']}, "
-        f"{r['train_seconds']:.0f} s) with {under} in every forward pass, the drifting loss pulling toward {what}, "
+        f"{r['train_seconds']:.0f} s) with {under} in every forward pass, {what}, "
         "on multi-scale pixel features. "
         f"Scored before and after on the same {r['chips']} evaluation "
         f"{'chips' if hw else 'seed sets'} (never trained on), {r['samples_per_chip']} samples each, against "
@@ -624,14 +680,20 @@ def _report_family(r: dict) -> str:
     lines += ["", f"mean ± sd over {'chips' if hw else 'seed sets'}; {floor}.", ""]
     if not data and _spread(r["before"]["hardware"], "fid_vs_ideal")[0] < r["sampling_floor"]:
         lines += ["Before fine-tuning the chip's FID vs ideal is already below the sampling floor: the chip's shift "
-                  "is smaller than what two seed sets of the ideal model differ by, so the drifting loss (which "
-                  "compares batches of samples) cannot resolve it and fine-tuning is not expected to gain on it.", ""]
+                  "is smaller than what two seed sets of the ideal model differ by, so FID vs ideal cannot resolve "
+                  "it" + (" (the paired loss still sees each sample's error: read PSNR and the image error "
+                          "won back)" if paired else
+                          ", nor can the drifting loss (which compares batches of samples): fine-tuning is not "
+                          "expected to gain on it; the paired objective targets each sample's error") + ".", ""]
     lines += [
               "What the figures say: " + "; ".join(f"{names.get(k, k)}: {v}" for k, v in m["meaning"].items()) + ".",
               "",
               (f"Share of the {label} lost on the hardware (before: hardware − ideal) won back by fine-tuning: "
                f"**{100 * won:.0f} %**." if won is not None else
                f"The hardware did not raise the {label}: nothing to win back."), ""]
+    if r.get("won_back_image_error") is not None:
+        lines += [f"Share of the per-sample image error (MSE to the ideal model's image on the same seeds, from PSNR) "
+                  f"won back: **{100 * r['won_back_image_error']:.0f} %**.", ""]
     return "\n".join(lines)
 
 
@@ -688,10 +750,15 @@ def cmd_finetune(args: argparse.Namespace) -> int:
     if args.features not in FEATURE_SPACES:
         raise CliError(f"--features must be one of {', '.join(FEATURE_SPACES)}, not {args.features!r}")
     ideal_count = None if args.ideal_per_class is None else positive("--ideal-per-class", args.ideal_per_class)
+    if args.objective is not None:
+        from models.train import OBJECTIVES
+
+        if args.objective not in OBJECTIVES:
+            raise CliError(f"--objective must be one of {', '.join(OBJECTIVES)}, not {args.objective!r}")
     out = Path(args.output)
     result = finetune(args.checkpoint, nonideal, out, steps=steps, lr=args.lr, seed=args.seed, chips=chips,
                       per_class=per_class, progress=not args.no_progress, circuit=circuit, data_root=args.data_root,
-                      features=args.features, ideal_count=ideal_count)
+                      features=args.features, ideal_count=ideal_count, objective=args.objective)
     print((out / "finetune.md").read_text(), end="")
     print(f"wrote {result['tuned']}, {out}/finetune.md, finetune.json")
     return 0
@@ -743,6 +810,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="non-digits models without --data-root: ideal-model samples per class to distil from "
                         f"(default {IDEAL_SET_MAX_PER_CLASS}, fewer where they would pass "
                         f"{IDEAL_SET_BYTES // 2**20} MiB)")
+    p.add_argument("--objective", default=None, metavar="{paired,drifting}",
+                   help="non-digits models: paired (default without --data-root): the chip against the untouched "
+                        "ideal model on the same seeds and labels every step, mean squared image difference; "
+                        "drifting (default with --data-root): the drifting loss toward --data-root, or toward "
+                        "--ideal-per-class ideal samples")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_finetune)
     paths(p, PathOption("checkpoint", "file-or-dir", "CHECKPOINT"), PathOption("nonideal", "file", "--nonideal"),

@@ -61,7 +61,8 @@ def test_a_release_cifar_model_finetunes_data_free_and_is_scored_by_chip_fidelit
     ckpt = _release(tmp_path, "n1024")
     out = tmp_path / "ft"
     args = ["finetune", str(ckpt), "--nonideal", str(_spec(tmp_path, "coupling_bits = 3\n")), "-o", str(out),
-            "--steps", "2", "--chips", "2", "--per-class", "3", "--ideal-per-class", "4", "--no-progress"]
+            "--steps", "2", "--chips", "2", "--per-class", "3", "--objective", "drifting", "--ideal-per-class", "4",
+            "--no-progress"]
     assert main(args) == 0
     printed = capsys.readouterr().out
     assert "| before | hardware |" in printed and "distillation of the ideal model" in printed
@@ -69,6 +70,7 @@ def test_a_release_cifar_model_finetunes_data_free_and_is_scored_by_chip_fidelit
     assert r["metric"]["name"] == "fid_vs_ideal" and r["metric"]["feature_space"].startswith("pixels:3x8x8")
     assert "ideal model" in r["metric"]["against"] and set(r["metric"]["meaning"]) >= {"fid_vs_ideal", "psnr_db"}
     assert r["target"]["kind"].startswith("ideal model samples") and r["target"]["per_class"] == 4
+    assert r["objective"] == "drifting" and "the drifting loss pulling toward the ideal model's own samples" in printed
     assert r["samples_per_chip"] == 30 and r["sampling_floor"] > 0
     for when in ("before", "after"):
         for row in ("hardware", "ideal"):
@@ -102,12 +104,12 @@ def test_an_imagenet_shaped_model_finetunes(tmp_path: Path) -> None:
     ckpt = _release(tmp_path, "n6656")
     out = tmp_path / "ft"
     args = ["finetune", str(ckpt), "--nonideal", str(_spec(tmp_path, "coupling_bits = 3\n")), "-o", str(out),
-            "--steps", "1", "--chips", "1", "--per-class", "1", "--ideal-per-class", "1", "--no-progress"]
+            "--steps", "1", "--chips", "1", "--per-class", "1", "--no-progress"]
     assert main(args) == 0
     r = json.loads((out / "finetune.json").read_text())
     assert r["num_classes"] == 1000 and r["image_shape"] == [3, 64, 64] and r["samples_per_chip"] == 1000
     assert r["metric"]["name"] == "fid_vs_ideal" and r["before"]["hardware"][0]["fid_vs_ideal"] > 0
-    assert models.load(r["tuned"]).config.num_classes == 1000
+    assert models.load(r["tuned"]).config.num_classes == 1000 and r["objective"] == "paired"
 
 
 @pytest.mark.parametrize(("extra", "message"), [
@@ -115,6 +117,9 @@ def test_an_imagenet_shaped_model_finetunes(tmp_path: Path) -> None:
     (["--data-root", "{tmp}"], "a CIFAR-10 folder (3×32×32 images); the model makes (3, 64, 64)"),
     (["--ideal-per-class", "0"], "--ideal-per-class"),
     (["--features", "nope"], "--features must be one of"),
+    (["--objective", "mse"], "--objective must be one of drifting, paired, not 'mse'"),
+    (["--objective", "paired", "--data-root", "{tmp}"], "--objective paired distils the ideal model on common seeds"),
+    (["--ideal-per-class", "3"], "--ideal-per-class sizes the drifting objective's set"),
 ])
 def test_bad_options_of_other_families_are_one_line_and_write_nothing(tmp_path: Path, capsys, extra, message) -> None:
     ckpt = _release(tmp_path, "n6656", n=16)
@@ -134,13 +139,36 @@ def test_digits_models_refuse_the_other_families_options(tmp_path: Path, capsys)
             str(_spec(tmp_path, "coupling_bits = 3\n")), "-o", str(tmp_path / "ft"), "--ideal-per-class", "4"]
     assert main(args) == 2
     assert "--ideal-per-class goes with non-digits models" in capsys.readouterr().err
+    args[-2:] = ["--objective", "paired"]
+    assert main(args) == 2
+    assert "--objective goes with non-digits models" in capsys.readouterr().err
+
+
+def test_the_default_data_free_objective_is_paired_distillation(tmp_path: Path, capsys) -> None:
+    """Without a data set the chip trains against the ideal model on common seeds; the report
+    gives the share of the per-sample image error won back, from the chips' PSNR."""
+    ckpt = _release(tmp_path, "n1024")
+    out = tmp_path / "ft"
+    args = ["finetune", str(ckpt), "--nonideal", str(_spec(tmp_path, "coupling_bits = 3\n")), "-o", str(out),
+            "--steps", "3", "--chips", "2", "--per-class", "2", "--no-progress"]
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    r = json.loads((out / "finetune.json").read_text())
+    assert r["objective"] == "paired" and r["target"]["kind"].startswith("ideal model, paired")
+    assert "the paired loss (mean squared difference to the untouched ideal model's images" in printed
+    log = [json.loads(ln) for ln in (out / "metrics.jsonl").read_text().splitlines()]
+    assert all("mse_0" in row and "drift_t0.2" not in row for row in log)  # the paired loss, not the drifting one
+    mse = [statistics_mean([{"m": 4 * 10 ** (-c["psnr_db"] / 10)} for c in r[w]["hardware"]], "m")
+           for w in ("before", "after")]
+    assert r["won_back_image_error"] == pytest.approx((mse[0] - mse[1]) / mse[0])
+    assert f"won back: **{100 * r['won_back_image_error']:.0f} %**" in printed
 
 
 def test_a_cifar_model_finetunes_under_the_circuits_coupling(tmp_path: Path) -> None:
     ckpt = _release(tmp_path, "n1024")
     out = tmp_path / "ft"
     args = ["finetune", str(ckpt), "--coupling", "circuit", "-o", str(out), "--steps", "2", "--chips", "1",
-            "--per-class", "3", "--ideal-per-class", "4", "--no-progress"]
+            "--per-class", "3", "--no-progress"]
     assert main(args) == 0
     r = json.loads((out / "finetune.json").read_text())
     assert r["coupling"]["coupling"] == "circuit" and r["metric"]["name"] == "fid_vs_ideal"
