@@ -89,9 +89,12 @@ GENERATION_MEMORY_BYTES = 2 * 2**30
 
 def sample_bytes(config) -> int:
     """Working memory of one sample in generation, float32: the oscillator state with its
-    integration stages and sin/cos copies (16 arrays of N + N_c), the readout, and the
-    decoder's largest pair of consecutive activations (input and output of a layer, twice
-    for the activation's copy). An estimate that errs high."""
+    integration stages and sin/cos copies (16 arrays of N + N_c), the drive's terms computed
+    ahead (`oscsim.euler.DRIVE_AHEAD_STEPS` steps of sin and cos rows of N), the readout,
+    and the decoder's largest pair of consecutive activations (input and output of a layer,
+    twice for the activation's copy). An estimate that errs high."""
+    from oscsim.euler import DRIVE_AHEAD_STEPS
+
     width = config.n + config.n_cond
     acts, hw = [config.feature_dim], config.latent_hw
     for c_out in config.decoder_widths:
@@ -99,7 +102,7 @@ def sample_bytes(config) -> int:
         acts.append(c_out * hw * hw)
     acts.append(config.image_channels * hw * hw)
     decoder = 2 * max(a + b for a, b in zip(acts, acts[1:]))
-    return 4 * (16 * width + config.feature_dim + decoder)
+    return 4 * (16 * width + 2 * DRIVE_AHEAD_STEPS * config.n + config.feature_dim + decoder)
 
 
 def bounded_batch(config, requested: int, *, chips: int = 1, budget: int = GENERATION_MEMORY_BYTES) -> int:
@@ -119,9 +122,10 @@ def batch_nonideal(nonideal: NonIdeal | None, index: int) -> NonIdeal | None:
 
 @torch.no_grad()
 def generate_batch(model: Un0, ex: Extractor, labels: Tensor, theta0: Tensor, *, steps: int | None = None,
-                   T: float | None = None, nonideal: NonIdeal | None = None) -> tuple[Tensor, Tensor | None]:
+                   T: float | None = None, nonideal: NonIdeal | None = None,
+                   gemm_dtype: torch.dtype | None = None) -> tuple[Tensor, Tensor | None]:
     """Features of one batch of samples, and the classifier's hits (or None)."""
-    f = _features(ex, model.generate(labels, theta0, steps=steps, T=T, nonideal=nonideal))
+    f = _features(ex, model.generate(labels, theta0, steps=steps, T=T, nonideal=nonideal, gemm_dtype=gemm_dtype))
     return f, (ex.classify(f).argmax(1) == labels if ex.classify is not None else None)
 
 
@@ -135,16 +139,17 @@ def sample_plan(model: Un0, *, per_class: int, seed: int, batch_size: int) -> tu
 @torch.no_grad()
 def generate_features(model: Un0, ex: Extractor, *, per_class: int, seed: int, batch_size: int = 1000,
                       steps: int | None = None, T: float | None = None, nonideal: NonIdeal | None = None,
-                      progress: bool = False) -> tuple[Tensor, Tensor | None]:
+                      progress: bool = False, gemm_dtype: torch.dtype | None = None) -> tuple[Tensor, Tensor | None]:
     """Features of per_class samples of every class, and whether the extractor's
     classifier names the requested class (None without a classifier). With `nonideal`
-    every sample runs on that chip (batch i with `batch_nonideal(nonideal, i)`)."""
+    every sample runs on that chip (batch i with `batch_nonideal(nonideal, i)`);
+    `gemm_dtype`: the opt-in bf16 coupling GEMM (`oscsim.simulate`)."""
     batch_size = bounded_batch(model.config, batch_size)
     labels, theta0, starts = sample_plan(model, per_class=per_class, seed=seed, batch_size=batch_size)
     feats, hits = [], []
     for index, i in enumerate(tqdm(starts, desc="generate", unit="batch", disable=not progress)):
         f, hit = generate_batch(model, ex, labels[i:i + batch_size], theta0[i:i + batch_size], steps=steps, T=T,
-                                nonideal=batch_nonideal(nonideal, index))
+                                nonideal=batch_nonideal(nonideal, index), gemm_dtype=gemm_dtype)
         feats.append(f)
         if hit is not None:
             hits.append(hit)
@@ -153,14 +158,15 @@ def generate_features(model: Un0, ex: Extractor, *, per_class: int, seed: int, b
 
 def score_model(model: Un0, ex: Extractor, reference: ImageSet, *, floor_set: ImageSet | None = None,
                 per_class: int = 100, seed: int = 0, steps: int | None = None, T: float | None = None,
-                nonideal: NonIdeal | None = None, batch_size: int = 1000, progress: bool = False) -> Score:
+                nonideal: NonIdeal | None = None, batch_size: int = 1000, progress: bool = False,
+                gemm_dtype: torch.dtype | None = None) -> Score:
     """FID etc. of `model` (classes × per_class samples) against `reference`;
     `steps`/`T` integrate differently from the trained setting (e.g. stop early);
     `nonideal` runs the oscillators on imperfect hardware (one chip, `NonIdeal.chips` = 1)."""
     if nonideal is not None and nonideal.chips != 1:
         raise OscsimError(f"score_model scores one chip; got NonIdeal.chips = {nonideal.chips}")
     feats, hits = generate_features(model, ex, per_class=per_class, seed=seed, steps=steps, T=T, nonideal=nonideal,
-                                    batch_size=batch_size, progress=progress)
+                                    batch_size=batch_size, progress=progress, gemm_dtype=gemm_dtype)
     return score_features(feats, hits, ex, reference, floor_set=floor_set, seed=seed)
 
 
@@ -185,7 +191,8 @@ def score_features(feats: Tensor, hits: Tensor | None, ex: Extractor, reference:
 
 
 def score_digits(model: Un0, *, per_class: int = 100, seed: int = 0, steps: int | None = None,
-                 T: float | None = None, nonideal: NonIdeal | None = None, progress: bool = False) -> Score:
+                 T: float | None = None, nonideal: NonIdeal | None = None, progress: bool = False,
+                 gemm_dtype: torch.dtype | None = None) -> Score:
     """FID-digits against the digits test split, with the train-vs-test floor."""
     return score_model(model, digits_extractor(), digits("test"), floor_set=digits("train"), per_class=per_class,
-                       seed=seed, steps=steps, T=T, nonideal=nonideal, progress=progress)
+                       seed=seed, steps=steps, T=T, nonideal=nonideal, progress=progress, gemm_dtype=gemm_dtype)

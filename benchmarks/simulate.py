@@ -23,6 +23,11 @@ machine state; medians over rounds are quoted, ratios are medians of per-round r
 3. End to end: `Un0.generate` on a release-format n1024 checkpoint loaded with
    `models.load`, against `models.release_reference.release_forward` (the simplest
    correct implementation) on the same state dict, labels and seeds; images compared.
+4. The opt-in bf16 coupling GEMM (`simulate(..., gemm_dtype=torch.bfloat16)`), where the
+   device has bf16 units (`oscsim.euler.bf16_gemm_supported`; skipped otherwise): its time
+   against float32 on the same cases, interleaved; the RMS phase error of both against a
+   float64 run of the same system (wrapped to (−π, π]); and the FID check — FID-digits of
+   the shipped digits model on 10,000 samples in float32 and with the bf16 GEMM, same seeds.
 """
 
 from __future__ import annotations
@@ -191,6 +196,42 @@ def bench_simulator(name: str, batch: int, naive_batch: int, args, device, dtype
     }
 
 
+def bench_bf16(name: str, batch: int, args, device, sync) -> dict:
+    """Section 4 on one case: bf16 vs float32 time, and both against float64."""
+    model, params = system(name, device=device, dtype=torch.float32)
+    labels, theta0 = seeds(model, batch, 1, device)
+    with torch.inference_mode():
+        params64 = model.to(torch.float64).params()
+
+        def f32() -> torch.Tensor:
+            return oscsim.simulate(params, theta0, labels, steps=STEPS).theta
+
+        def bf16() -> torch.Tensor:
+            return oscsim.simulate(params, theta0, labels, steps=STEPS, gemm_dtype=torch.bfloat16).theta
+
+        t = interleaved({"f32": f32, "bf16": bf16}, repeats=args.repeats, warmup=args.warmup, sync=sync)
+        exact = oscsim.simulate(params64, theta0.double(), labels, steps=STEPS).theta
+        n = params.n
+
+        def rms(x: torch.Tensor) -> float:
+            d = torch.remainder(x[:, :n].double() - exact[:, :n] + torch.pi, 2 * torch.pi) - torch.pi
+            return float(torch.sqrt(torch.mean(d**2)))
+
+        return {"name": name, "batch": batch, "times": t, "rms_f32": rms(f32()), "rms_bf16": rms(bf16())}
+
+
+def bench_bf16_fid(device) -> dict:
+    """FID-digits of the shipped model, float32 and bf16 GEMM, the same 10,000 seeds."""
+    from analysis.evaluate import score_digits
+
+    model = models.load(models.SHIPPED, device=device)
+    out = {}
+    for key, gemm in (("f32", None), ("bf16", torch.bfloat16)):
+        score = score_digits(model, per_class=1000, seed=0, gemm_dtype=gemm)
+        out[key] = {"fid": score.fid, "class_accuracy": score.class_accuracy, "floor": score.floor}
+    return out
+
+
 def bench_end_to_end(batch: int, args, device, dtype, sync) -> dict:
     source = models.Un0.init(models.PUBLISHED["n1024"], seed=0)
     with tempfile.TemporaryDirectory() as tmp:
@@ -309,13 +350,38 @@ def main(argv: list[str] | None = None) -> int:
           f"readout + decoder {e2e['parts']['decode'] * 1e3:.1f} ms")
     print(f"  generate / release_forward = {e2e['ratio']:.3f}   images max|diff| = {e2e['max_abs_diff']:.2e}")
 
+    from oscsim.euler import bf16_gemm_supported
+
+    if bf16_gemm_supported(device) and dtype == torch.float32:
+        bf = [bench_bf16(name, b, args, device, sync) for name, b, _ in cases]
+        fid = bench_bf16_fid(device) if not args.quick else None
+        print("\n4. opt-in bf16 coupling GEMM (gemm_dtype=torch.bfloat16) vs float32, same system, seeds and labels; "
+              "RMS phase error\n   of the main phases at T against a float64 run (wrapped)")
+        head = f"{'config':<7}{'B':>5}{'f32 ms':>9}{'bf16 ms':>9}{'bf16/f32':>10}{'rms f32 rad':>13}{'rms bf16 rad':>14}"
+        print(head)
+        print("-" * len(head))
+        for r in bf:
+            t = r["times"]
+            print(f"{r['name']:<7}{r['batch']:>5}{med(t['f32']) * 1e3:>9.2f}{med(t['bf16']) * 1e3:>9.2f}"
+                  f"{ratio(t['bf16'], t['f32']):>10.3f}{r['rms_f32']:>13.1e}{r['rms_bf16']:>14.1e}")
+        if fid is not None:
+            print("  FID-digits of the shipped model, 10,000 samples, seed 0: "
+                  + ", ".join(f"{k} {v['fid']:.3f} (class accuracy {v['class_accuracy']:.3f})" for k, v in fid.items())
+                  + f"; floor {fid['f32']['floor']:.3f}")
+    else:
+        print(f"\n4. bf16 coupling GEMM: skipped ({device} has no bf16 matrix units, or --dtype is not float32)")
+
     print("\ntargets" + (" (a --quick run: smaller batches than the targets are stated for)" if args.quick else ""))
     for r in rows:
         t, roof = r["times"], r["roof"]
+        target = 0.90 if r["n"] <= 1024 else 0.95
         for key, drive, path in VARIANTS:
             value = ratio(t[roof], t[key])
-            print(f"  {r['name']} (drive {drive}, {path} path): simulator >= 0.85 of GEMM roofline: {value:.3f} "
-                  f"{'met' if value >= 0.85 else 'NOT met'}")
+            if path != "fast":
+                print(f"  {r['name']} (drive {drive}, {path} path): {value:.3f} of the GEMM roofline (no target)")
+                continue
+            print(f"  {r['name']} (drive {drive}, {path} path): simulator >= {target:.2f} of GEMM roofline: {value:.3f} "
+                  f"{'met' if value >= target else 'NOT met'}")
         print(f"  {r['name']}: fast / generic path time (class drive): {ratio(t['sim'], t['sim_generic']):.3f}")
     for r in rows:
         print(f"  {r['name']}: >= 50x per sample over naive: {r['speedup']:.0f}x "

@@ -152,9 +152,11 @@ class Un0(nn.Module):
         method: str | None = None,
         T: float | None = None,
         nonideal: NonIdeal | None = None,
+        gemm_dtype: torch.dtype | None = None,
     ) -> Tensor:
         """(B, N) main phases at T as the readout reports them (what `decode` takes):
-        the dynamics of `forward` without the decoder (differentiable)."""
+        the dynamics of `forward` without the decoder (differentiable; `gemm_dtype`, an
+        opt-in bf16 coupling GEMM without autograd: `oscsim.simulate`)."""
         steps = self.config.num_steps if steps is None else steps
         method = self.config.solver if method is None else method
         T = self.config.integration_time if T is None else T
@@ -162,7 +164,8 @@ class Un0(nn.Module):
             final = theta0
         else:
             final = simulate(
-                self.params(), theta0, labels, steps=steps, T=T, method=method, nonideal=nonideal
+                self.params(), theta0, labels, steps=steps, T=T, method=method, nonideal=nonideal,
+                gemm_dtype=gemm_dtype,
             ).theta
         return final[:, : self.config.n]
 
@@ -178,13 +181,15 @@ class Un0(nn.Module):
         T: float | None = None,
         nonideal: NonIdeal | None = None,
         return_phases: bool = False,
+        gemm_dtype: torch.dtype | None = None,
     ) -> Tensor | tuple[Tensor, Tensor]:
         """Images (B, C, H, W) in [−1, 1] for class `labels` (B,); with `return_phases`,
         (images, the (B, N) main phases at T they were decoded from).
 
         `theta0` (B, N + N_c) gives the seed phases (main then conditioning, as in the
         release); otherwise they are drawn from `seed` (a fresh random seed if None).
-        `nonideal` runs the oscillators on imperfect hardware (its own seeds).
+        `nonideal` runs the oscillators on imperfect hardware (its own seeds). `gemm_dtype`
+        torch.bfloat16: the opt-in bf16 coupling GEMM (`oscsim.simulate`; never the default).
         """
         labels = torch.as_tensor(labels, dtype=torch.int64, device=self.dynamics.K.device).reshape(-1)
         if theta0 is None:
@@ -194,7 +199,8 @@ class Un0(nn.Module):
         was_training = self.training
         self.eval()
         try:
-            phases = self.final_phases(labels, theta0, steps=steps, method=method, T=T, nonideal=nonideal)
+            phases = self.final_phases(labels, theta0, steps=steps, method=method, T=T, nonideal=nonideal,
+                                       gemm_dtype=gemm_dtype)
             images = self.decode(phases)
             return (images, phases) if return_phases else images
         finally:

@@ -14,9 +14,12 @@ diffusion ΔW_k is an input too (`Diffusion`; `oscsim.sde` builds phase and read
 The ideal path is the case of one shared chip and no diffusion.
 
 How, in reused buffers: sin x and cos x go straight into the (B, 2, D) GEMM input, W by one
-GEMM (one batched GEMM over the chip axis when the chips differ) into a reused output, the
-drive's terms added onto W (they are multiplied by the same cos x and sin x), then
-v = ω̃ + cos x · W_sin − sin x · W_cos in place over W_sin, and x += h·v.
+GEMM (one batched GEMM over the chip axis when the chips differ) into a reused output, then
+v = ω̃ + cos x · W_sin − sin x · W_cos in place over W_sin, and x += h·v. The drive's terms
+(multiplied by the same cos x and sin x) do not depend on x: they are computed ahead for
+`DRIVE_AHEAD_STEPS` steps at a time, each run's product over those steps one GEMM
+(`Drive.ahead`), and step k's coupling GEMM accumulates onto its drive terms in place
+(`addmm_`, β = 1) — one GEMM per step with the drive in it, no per-step drive products.
 
 `euler_no_grad` integrates a whole system: the conditioning block first (it never hears the
 main block; its sin φ, cos φ at every step are kept as the drive's input), then the main
@@ -39,6 +42,12 @@ constant part folded into ω̃ once per call (the drive's per sample, by class),
 drive's harmonic k one `Drive` (runs or per sample, as above) whose row [sin kφ | cos kφ] times
 [[A^Dᵀ, −B^Dᵀ], [B^Dᵀ, A^Dᵀ]] adds onto W_k^A what the combine needs of A^D and B^D at once.
 A block whose couplers are pure sines (no harmonics) takes the sine-only loop, unchanged.
+
+Opt-in low-precision coupling GEMM (`gemm_dtype=torch.bfloat16`, the main block of the
+sine-only loop): K̃ᵀ is cast once per call, sin x and cos x are cast to bfloat16 for the
+GEMM only, and its (bfloat16) output W is added onto the float32 drive terms; the update
+and the state stay float32. Only where the device has bf16 units (`bf16_gemm_supported`):
+an emulated bf16 GEMM is slower than float32. Accuracy: `oscsim.simulate` states it.
 """
 
 from __future__ import annotations
@@ -58,6 +67,25 @@ from oscsim.results import SimResult
 #: per-sample product streams in the same time: ~3 µs per run at ~10 GB/s (measured on a
 #: 2-core Xeon, torch 2.13, N = 64 and 1024)
 _RUN_COST_BYTES = 32 * 2**10
+#: the GEMM dtypes `gemm_dtype` takes (None: the state's own dtype)
+GEMM_DTYPES = (torch.bfloat16,)
+
+
+def bf16_gemm_supported(device: torch.device | str) -> bool:
+    """Whether `device` multiplies bfloat16 matrices in hardware: a CUDA device that
+    reports bf16 support, or a CPU with AVX512-BF16 or AMX (oneDNN's check)."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    if device.type == "cpu":
+        return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    return False
+
+
+#: steps of drive terms the sine-only kernel computes ahead (a (steps, B, 2, N) buffer,
+#: also capped at `_DRIVE_AHEAD_BYTES`); `analysis.evaluate.sample_bytes` counts them
+DRIVE_AHEAD_STEPS = 4
+_DRIVE_AHEAD_BYTES = 64 * 2**20
 
 
 class Diffusion(Protocol):
@@ -166,6 +194,30 @@ class Drive:
                      for chip, c, start, stop in layout.runs or ()]
         self.per_sample = layout.by_class(matrices).transpose(1, 2) if layout.runs is None else None  # (B, N_c, N)
 
+    def ahead_steps(self, batch: int, n: int, itemsize: int) -> int:
+        """How many steps of drive terms `ahead` computes at once for (B, 2, n) rows."""
+        steps = self.sincos.shape[0]
+        return max(1, min(steps, DRIVE_AHEAD_STEPS, _DRIVE_AHEAD_BYTES // max(1, 2 * batch * n * itemsize)))
+
+    def ahead(self, k0: int, k1: int, out: Tensor) -> Tensor:
+        """The drive terms D̃[c] [sin φ; cos φ] of steps k0 … k1 − 1 into out[: k1 − k0]
+        ((m, B, 2, N), m ≥ k1 − k0): one GEMM per run over all those steps (per sample: one
+        batched GEMM); returns that slice. Rows no run covers (dropped labels) are zero."""
+        m = k1 - k0
+        out = out[:m]
+        _, batch, _, n_c = self.sincos.shape
+        n = out.shape[-1]
+        if self.per_sample is not None:  # (B, m·2, N_c) × (B, N_c, N) → (B, m·2, N)
+            rows = self.sincos[k0:k1].transpose(0, 1).reshape(batch, 2 * m, n_c)
+            out.copy_(torch.bmm(rows, self.per_sample).view(batch, m, 2, n).transpose(0, 1))
+            return out
+        if sum(stop - start for start, stop, _ in self.runs) < batch:
+            out.zero_()
+        for start, stop, matrix_t in self.runs:
+            rows = self.sincos[k0:k1, start:stop].reshape(-1, n_c)  # (m·rows·2, N_c)
+            out[:, start:stop].copy_(torch.mm(rows, matrix_t).view(m, stop - start, 2, n))
+        return out
+
     def bind(self, weighted: Tensor) -> Callable[[int], None]:
         """The step-k update of the (B, 2, N) buffer `weighted` (views made once)."""
         steps, _, _, n_c = self.sincos.shape
@@ -184,14 +236,19 @@ class Drive:
         return add
 
 
-def coupling_gemm(rows: Tensor, coupling_t: Tensor, out: Tensor) -> Tensor:
+def coupling_gemm(rows: Tensor, coupling_t: Tensor, out: Tensor, *, accumulate: bool = False) -> Tensor:
     """out (B, 2, D) = rows (B, 2, D) times the transposed couplings (1 | chips, D, D) of
-    each sample's chip: one GEMM when shared, one batched GEMM over the chip axis else."""
+    each sample's chip (`accumulate`: out += that, in place): one GEMM when shared, one
+    batched GEMM over the chip axis else."""
     batch, _, d = rows.shape
     chips = coupling_t.shape[0]
     if chips == 1:
+        if accumulate:
+            return out.view(2 * batch, d).addmm_(rows.view(2 * batch, d), coupling_t[0])
         return torch.mm(rows.view(2 * batch, d), coupling_t[0], out=out.view(2 * batch, d))
     per_chip = 2 * batch // chips
+    if accumulate:
+        return out.view(chips, per_chip, d).baddbmm_(rows.view(chips, per_chip, d), coupling_t)
     return torch.bmm(rows.view(chips, per_chip, d), coupling_t, out=out.view(chips, per_chip, d))
 
 
@@ -209,21 +266,37 @@ def euler_block(x0: Tensor, *, coupling_t: Tensor, omega: Tensor, steps: int, h:
         sincos: a (steps, B, 2, D) buffer to write sin x, cos x of every step into (the
             drive's input), or None.
         frames: a list to append x after every step to (copies), or None.
+
+    A `coupling_t` of lower precision than x (bfloat16) is the opt-in low-precision GEMM
+    (module docstring): sin x, cos x are cast for it and its output added onto W.
     """
     batch, d = x0.shape
     x = x0.clone(memory_format=torch.contiguous_format)
+    low = coupling_t.dtype != x.dtype
+    rows_low = x.new_empty(batch, 2, d, dtype=coupling_t.dtype) if low else None
+    product = x.new_empty(batch, 2, d, dtype=coupling_t.dtype) if low else None
     own = x.new_empty(batch, 2, d) if sincos is None else None  # rows sin x_b, cos x_b: the GEMM's input
-    weighted = x.new_empty(batch, 2, d)  # rows (K̃ sin x_b)ᵀ, (K̃ cos x_b)ᵀ, plus the drive
-    w_sin, w_cos = weighted[:, 0], weighted[:, 1]
-    add_drive = drive.bind(weighted) if drive is not None else None
+    # rows (K̃ sin x_b)ᵀ, (K̃ cos x_b)ᵀ, plus the drive: one buffer, or `chunk` steps of drive terms ahead
+    chunk = drive.ahead_steps(batch, d, x.element_size()) if drive is not None else 1
+    buffers = x.new_empty(chunk, batch, 2, d)
     for k in range(steps):
         rows = own if sincos is None else sincos[k]
         sin, cos = rows[:, 0], rows[:, 1]
         torch.sin(x, out=sin)
         torch.cos(x, out=cos)
-        coupling_gemm(rows, coupling_t, weighted)
-        if add_drive is not None:
-            add_drive(k)
+        if drive is not None and k % chunk == 0:
+            drive.ahead(k, min(k + chunk, steps), buffers)
+        weighted = buffers[k % chunk]
+        w_sin, w_cos = weighted[:, 0], weighted[:, 1]
+        if low:
+            rows_low.copy_(rows)
+            coupling_gemm(rows_low, coupling_t, product)
+            if drive is not None:
+                weighted.add_(product)
+            else:
+                weighted.copy_(product)
+        else:
+            coupling_gemm(rows, coupling_t, weighted, accumulate=drive is not None)
         increment = diffusion(k, x, rows) if diffusion is not None else None
         velocity = torch.addcmul(omega, cos, w_sin, out=w_sin).addcmul_(sin, w_cos, value=-1.0)
         x.add_(velocity, alpha=h)
@@ -334,7 +407,7 @@ NoiseTerms = Callable[[Layout], tuple[Diffusion | None, Diffusion | None]]
 
 
 def euler_no_grad(systems: ChipSystems, theta0: Tensor, labels: Tensor | None, *, steps: int, T: float,
-                  record: bool, noise: NoiseTerms | None = None) -> SimResult:
+                  record: bool, noise: NoiseTerms | None = None, gemm_dtype: torch.dtype | None = None) -> SimResult:
     """Euler (–Maruyama, with `noise`) without autograd: the whole system, both blocks.
 
     Args:
@@ -345,6 +418,8 @@ def euler_no_grad(systems: ChipSystems, theta0: Tensor, labels: Tensor | None, *
         record: also return the trajectory at the steps + 1 step boundaries.
         noise: given the layout, the diffusion of the conditioning and of the main block
             (`oscsim.sde`); None: the ideal path.
+        gemm_dtype: None, or bfloat16: the main block's coupling GEMM in that dtype (module
+            docstring; `oscsim.simulate` has checked it is supported here).
     """
     batch, n, n_c = theta0.shape[0], systems.K.shape[-1], systems.C.shape[-1]
     chips = systems.chips
@@ -370,7 +445,10 @@ def euler_no_grad(systems: ChipSystems, theta0: Tensor, labels: Tensor | None, *
     theta_frames = [theta0[:, :n]] if record else None
     if not main_general:
         drive = Drive(layout, systems.drive, phi_sincos) if layout.labels is not None else None
-        theta = euler_block(theta0[:, :n], coupling_t=systems.K.transpose(1, 2), omega=layout.by_sample(systems.omega),
+        coupling_t = systems.K.transpose(1, 2)
+        if gemm_dtype is not None and gemm_dtype != theta0.dtype:
+            coupling_t = coupling_t.to(gemm_dtype)
+        theta = euler_block(theta0[:, :n], coupling_t=coupling_t, omega=layout.by_sample(systems.omega),
                             steps=steps, h=h, drive=drive, diffusion=theta_noise, frames=theta_frames)
     else:
         driven = layout.labels is not None and systems.drive_h is not None

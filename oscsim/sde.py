@@ -51,7 +51,8 @@ from oscsim.solvers import EULER, rk_step
 
 
 def simulate_sde(params: KuramotoParams, theta0: Tensor, labels: Tensor | None, *, steps: int, T: float,
-                 record: bool, nonideal: NonIdeal, generator: torch.Generator) -> SimResult:
+                 record: bool, nonideal: NonIdeal, generator: torch.Generator,
+                 gemm_dtype: torch.dtype | None = None) -> SimResult:
     """Euler–Maruyama over the chip axis (`simulate` has checked all but the labels).
 
     The batch is `nonideal.chips` equal contiguous groups, group c on chip c; the dynamic
@@ -64,7 +65,8 @@ def simulate_sde(params: KuramotoParams, theta0: Tensor, labels: Tensor | None, 
         return _euler_maruyama_autograd(systems, theta0, labels, steps=steps, T=T, record=record, nonideal=nonideal,
                                         generator=generator)
     noise = _NoiseTerms(systems, nonideal, generator, steps=steps, h=T / steps, like=theta0)
-    return euler_no_grad(systems, theta0, labels, steps=steps, T=T, record=record, noise=noise)
+    return euler_no_grad(systems, theta0, labels, steps=steps, T=T, record=record, noise=noise,
+                         gemm_dtype=gemm_dtype)
 
 
 # --- without autograd: the dynamic terms as the kernel's diffusion inputs --------------------

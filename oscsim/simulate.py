@@ -46,6 +46,7 @@ def simulate(
     method: str = "euler",
     record: bool = False,
     nonideal: NonIdeal | None = None,
+    gemm_dtype: torch.dtype | None = None,
 ) -> SimResult:
     r"""Integrate the conditional Kuramoto equations (see `KuramotoParams`) from 0 to T.
 
@@ -66,6 +67,12 @@ def simulate(
             random but reproducible from its seeds). None or all off: the ideal path,
             bit for bit. With phase or read noise, or several chips, the method must be
             'euler' (Euler–Maruyama); `theta` then holds the main phases as read out.
+        gemm_dtype: None (default), or torch.bfloat16: an opt-in bf16 main coupling GEMM
+            (`oscsim.euler`), for float32 sine-coupled systems in the no-grad Euler kernel
+            (generation, evaluation; ideal or noisy), on a device with bf16 units
+            (`oscsim.euler.bf16_gemm_supported`). Its extra error is measured by
+            `benchmarks/simulate.py` against float64 (docs/benchmarks.md); it is never the
+            default.
     """
     if method not in METHODS:
         raise OscsimError(f"method must be one of {', '.join(METHODS)}; got {method!r}")
@@ -77,9 +84,11 @@ def simulate(
         )
     if nonideal is not None and not isinstance(nonideal, NonIdeal):
         raise OscsimError(f"nonideal must be an oscsim.NonIdeal or None, not {type(nonideal).__name__}")
+    if gemm_dtype is not None:
+        check_gemm_dtype(params, gemm_dtype, method=method)
     if nonideal is not None and not nonideal.ideal and steps > 0:
         return _simulate_nonideal(params, theta0, labels, steps=steps, T=float(T), method=method, record=record,
-                                  nonideal=nonideal)
+                                  nonideal=nonideal, gemm_dtype=gemm_dtype)
     n = params.n
     if steps == 0:  # every method: nothing to integrate
         gather_drive(params, labels, theta0.shape[0])  # labels are still checked
@@ -91,7 +100,8 @@ def simulate(
         # generation and evaluation: nothing will be differentiated
         if labels is not None:
             labels = check_labels(params, labels, theta0.shape[0])
-        return euler_no_grad(ChipSystems.shared(params), theta0, labels, steps=steps, T=float(T), record=record)
+        return euler_no_grad(ChipSystems.shared(params), theta0, labels, steps=steps, T=float(T), record=record,
+                             gemm_dtype=gemm_dtype)
     drive = gather_drive(params, labels, theta0.shape[0])
     drive_h = gather_drive_harmonics(params, labels, theta0.shape[0]) if params.n_cond > 0 else None
 
@@ -116,8 +126,27 @@ def simulate(
     return SimResult.of(state, n, T=float(T), trajectory=None if frames is None else torch.stack(frames))
 
 
+def check_gemm_dtype(params: KuramotoParams, gemm_dtype: torch.dtype, *, method: str = "euler") -> None:
+    """`simulate`'s gemm_dtype is one it takes, for a system, method and device it serves."""
+    from oscsim.euler import GEMM_DTYPES, bf16_gemm_supported
+
+    if gemm_dtype not in GEMM_DTYPES:
+        raise OscsimError(f"gemm_dtype must be None or one of {', '.join(map(str, GEMM_DTYPES))}, not {gemm_dtype!r}")
+    if method != "euler" or torch.is_grad_enabled():
+        raise OscsimError("gemm_dtype applies to the no-grad Euler kernel (generation and evaluation): use method "
+                          "'euler' under torch.no_grad()")
+    if params.dtype != torch.float32:
+        raise OscsimError(f"gemm_dtype {gemm_dtype} takes a float32 system, not {params.dtype}")
+    if params.K_h is not None or params.drive_h is not None:
+        raise OscsimError("gemm_dtype takes sine couplers only; this system has a general coupling function")
+    if not bf16_gemm_supported(params.device):
+        raise OscsimError(f"gemm_dtype {gemm_dtype}: {params.device} has no bf16 matrix units (a CPU needs "
+                          "AVX512-BF16 or AMX, a GPU bf16 support); emulated it would be slower than float32")
+
+
 def _simulate_nonideal(params: KuramotoParams, theta0: Tensor, labels: Tensor | None, *, steps: int, T: float,
-                       method: str, record: bool, nonideal: NonIdeal) -> SimResult:
+                       method: str, record: bool, nonideal: NonIdeal,
+                       gemm_dtype: torch.dtype | None = None) -> SimResult:
     """`simulate` with non-idealities (arguments already checked by `simulate`).
 
     Static-only on one chip: the realised system goes through the ideal integrators (any
@@ -129,13 +158,13 @@ def _simulate_nonideal(params: KuramotoParams, theta0: Tensor, labels: Tensor | 
     generator = nonideal.sample_generator(theta0.device)
     if not nonideal.dynamic and nonideal.chips == 1:
         chip = nonideal.chip_params(params) if nonideal.static else params
-        res = simulate(chip, theta0, labels, steps=steps, T=T, method=method, record=record)
+        res = simulate(chip, theta0, labels, steps=steps, T=T, method=method, record=record, gemm_dtype=gemm_dtype)
     elif method != "euler":
         raise OscsimError(f"with phase or read noise, or several chips, the integrator is Euler–Maruyama: "
                           f"method must be 'euler', not {method!r}")
     else:
         res = simulate_sde(params, theta0, labels, steps=steps, T=T, record=record, nonideal=nonideal,
-                           generator=generator)
+                           generator=generator, gemm_dtype=gemm_dtype)
     if not nonideal.readout:
         return res
     main = read_phases(res.theta[:, : params.n], nonideal, generator)
