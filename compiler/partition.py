@@ -90,15 +90,42 @@ def graph(view: PrunedCouplings, degree: int = 32) -> sp.csr_matrix:
         A = (A + A.T).cpu().numpy()
         np.fill_diagonal(A, 0.0)
         return sp.csr_matrix(A)
-    rows, cols, vals = [], [], []
+    cols, vals = sparse_neighbours(view, min(degree, n - 1))
+    return _symmetrised(cols, vals)
+
+
+def sparse_neighbours(view: PrunedCouplings, degree: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each oscillator's `degree` strongest neighbours in |K| + |K|ᵀ (diagonal excluded):
+    (N, degree) int64 columns and float64 weights, in `torch.topk`'s order, built stripe
+    by stripe (a row stripe and the matching column stripe of the pruned K).
+
+    Memory: the outputs are allocated once, before the stripes, and each stripe's
+    temporaries are made in place. Appending a few small arrays per stripe between the
+    stripes' 16 MB buffers fragmented glibc's heap (its mmap threshold grows to the size
+    of a freed buffer, so the buffers came from the heap, pinned there by the small
+    arrays): 1.3–1.6 GB of resident memory at N = 16384 that was never handed back."""
+    n = view.n
+    cols = np.empty((n, degree), dtype=np.int64)
+    vals = np.empty((n, degree), dtype=np.float64)
     for a, b in row_chunks(n, n):
-        block = view.rows(a, b).abs() + view.columns(a, b).abs().T
+        block = view.rows(a, b).abs_()
+        block += view.columns(a, b).T.abs_()
         block[torch.arange(b - a), torch.arange(a, b)] = 0.0
-        v, j = torch.topk(block, min(degree, n - 1), dim=1)
-        rows.append(np.repeat(np.arange(a, b), v.shape[1]))
-        cols.append(j.flatten().cpu().numpy())
-        vals.append(v.double().flatten().cpu().numpy())
-    A = sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n, n))
+        v, j = torch.topk(block, degree, dim=1)
+        del block
+        cols[a:b] = j.cpu().numpy()
+        vals[a:b] = v.cpu().numpy()  # float32 → float64, exact
+        del v, j
+    return cols, vals
+
+
+def _symmetrised(cols: np.ndarray, vals: np.ndarray) -> sp.csr_matrix:
+    """The CSR graph of the edges (i, cols[i, k]) with weights vals[i, k], symmetrised by
+    the larger of the two directions, explicit zeros dropped."""
+    n, degree = cols.shape
+    rows = np.repeat(np.arange(n), degree)
+    A = sp.csr_matrix((vals.reshape(-1), (rows, cols.reshape(-1))), shape=(n, n))
+    del rows
     A = A.maximum(A.T)
     A.eliminate_zeros()
     return A.tocsr()
