@@ -123,9 +123,10 @@ def batch_nonideal(nonideal: NonIdeal | None, index: int) -> NonIdeal | None:
 @torch.no_grad()
 def generate_batch(model: Un0, ex: Extractor, labels: Tensor, theta0: Tensor, *, steps: int | None = None,
                    T: float | None = None, nonideal: NonIdeal | None = None,
-                   gemm_dtype: torch.dtype | None = None) -> tuple[Tensor, Tensor | None]:
+                   gemm_dtype: torch.dtype | None = None, decoder: str = "float") -> tuple[Tensor, Tensor | None]:
     """Features of one batch of samples, and the classifier's hits (or None)."""
-    f = _features(ex, model.generate(labels, theta0, steps=steps, T=T, nonideal=nonideal, gemm_dtype=gemm_dtype))
+    f = _features(ex, model.generate(labels, theta0, steps=steps, T=T, nonideal=nonideal, gemm_dtype=gemm_dtype,
+                                     decoder=decoder))
     return f, (ex.classify(f).argmax(1) == labels if ex.classify is not None else None)
 
 
@@ -139,17 +140,19 @@ def sample_plan(model: Un0, *, per_class: int, seed: int, batch_size: int) -> tu
 @torch.no_grad()
 def generate_features(model: Un0, ex: Extractor, *, per_class: int, seed: int, batch_size: int = 1000,
                       steps: int | None = None, T: float | None = None, nonideal: NonIdeal | None = None,
-                      progress: bool = False, gemm_dtype: torch.dtype | None = None) -> tuple[Tensor, Tensor | None]:
+                      progress: bool = False, gemm_dtype: torch.dtype | None = None,
+                      decoder: str = "float") -> tuple[Tensor, Tensor | None]:
     """Features of per_class samples of every class, and whether the extractor's
     classifier names the requested class (None without a classifier). With `nonideal`
     every sample runs on that chip (batch i with `batch_nonideal(nonideal, i)`);
-    `gemm_dtype`: the opt-in bf16 coupling GEMM (`oscsim.simulate`)."""
+    `gemm_dtype`: the opt-in bf16 coupling GEMM (`oscsim.simulate`); `decoder`: "float" or
+    "int8" (`models.int8`)."""
     batch_size = bounded_batch(model.config, batch_size)
     labels, theta0, starts = sample_plan(model, per_class=per_class, seed=seed, batch_size=batch_size)
     feats, hits = [], []
     for index, i in enumerate(tqdm(starts, desc="generate", unit="batch", disable=not progress)):
         f, hit = generate_batch(model, ex, labels[i:i + batch_size], theta0[i:i + batch_size], steps=steps, T=T,
-                                nonideal=batch_nonideal(nonideal, index), gemm_dtype=gemm_dtype)
+                                nonideal=batch_nonideal(nonideal, index), gemm_dtype=gemm_dtype, decoder=decoder)
         feats.append(f)
         if hit is not None:
             hits.append(hit)
@@ -159,14 +162,14 @@ def generate_features(model: Un0, ex: Extractor, *, per_class: int, seed: int, b
 def score_model(model: Un0, ex: Extractor, reference: ImageSet, *, floor_set: ImageSet | None = None,
                 per_class: int = 100, seed: int = 0, steps: int | None = None, T: float | None = None,
                 nonideal: NonIdeal | None = None, batch_size: int = 1000, progress: bool = False,
-                gemm_dtype: torch.dtype | None = None) -> Score:
+                gemm_dtype: torch.dtype | None = None, decoder: str = "float") -> Score:
     """FID etc. of `model` (classes × per_class samples) against `reference`;
     `steps`/`T` integrate differently from the trained setting (e.g. stop early);
     `nonideal` runs the oscillators on imperfect hardware (one chip, `NonIdeal.chips` = 1)."""
     if nonideal is not None and nonideal.chips != 1:
         raise OscsimError(f"score_model scores one chip; got NonIdeal.chips = {nonideal.chips}")
     feats, hits = generate_features(model, ex, per_class=per_class, seed=seed, steps=steps, T=T, nonideal=nonideal,
-                                    batch_size=batch_size, progress=progress, gemm_dtype=gemm_dtype)
+                                    batch_size=batch_size, progress=progress, gemm_dtype=gemm_dtype, decoder=decoder)
     return score_features(feats, hits, ex, reference, floor_set=floor_set, seed=seed)
 
 
@@ -192,7 +195,8 @@ def score_features(feats: Tensor, hits: Tensor | None, ex: Extractor, reference:
 
 def score_digits(model: Un0, *, per_class: int = 100, seed: int = 0, steps: int | None = None,
                  T: float | None = None, nonideal: NonIdeal | None = None, progress: bool = False,
-                 gemm_dtype: torch.dtype | None = None) -> Score:
+                 gemm_dtype: torch.dtype | None = None, decoder: str = "float") -> Score:
     """FID-digits against the digits test split, with the train-vs-test floor."""
     return score_model(model, digits_extractor(), digits("test"), floor_set=digits("train"), per_class=per_class,
-                       seed=seed, steps=steps, T=T, nonideal=nonideal, progress=progress, gemm_dtype=gemm_dtype)
+                       seed=seed, steps=steps, T=T, nonideal=nonideal, progress=progress, gemm_dtype=gemm_dtype,
+                       decoder=decoder)

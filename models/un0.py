@@ -9,6 +9,7 @@ from torch import Tensor, nn
 
 from models.config import Un0Config
 from models.decoder import Decoder
+from models.errors import ConfigError
 from models.readout import readout
 from oscsim import KuramotoParams, NonIdeal, simulate, uniform_phases
 
@@ -96,6 +97,7 @@ class Un0(nn.Module):
         self.config = config
         self.dynamics = Dynamics(config)
         self.decoder = Decoder(config)
+        self._int8_cache: tuple | None = None
 
     @classmethod
     def init(cls, config: Un0Config, *, seed: int) -> Un0:
@@ -119,9 +121,22 @@ class Un0(nn.Module):
     def readout(self, main_phases: Tensor) -> Tensor:
         return readout(main_phases, relativization=self.config.relativization, encoding=self.config.encoding)
 
-    def decode(self, main_phases: Tensor) -> Tensor:
-        """(B, N) main phases at T → (B, C, H, W) images in [−1, 1]."""
-        return self.decoder(self.readout(main_phases))
+    def decode(self, main_phases: Tensor, *, decoder: str = "float") -> Tensor:
+        """(B, N) main phases at T → (B, C, H, W) images in [−1, 1]; `decoder` "int8": the
+        int8 decoder (`models.int8`), built once while the weights stay the same."""
+        if decoder == "float":
+            return self.decoder(self.readout(main_phases))
+        return self.int8_decoder()(self.readout(main_phases))
+
+    def int8_decoder(self):
+        """This model's `models.int8.Int8Decoder` (calibrated on its own samples), kept and
+        returned again while no weight has changed (storages and in-place versions)."""
+        from models.int8 import Int8Decoder
+
+        key = tuple((t.data_ptr(), t._version) for t in self.parameters())
+        if self._int8_cache is None or self._int8_cache[0] != key:
+            self._int8_cache = (key, Int8Decoder.of(self))
+        return self._int8_cache[1]
 
     def forward(
         self,
@@ -182,6 +197,7 @@ class Un0(nn.Module):
         nonideal: NonIdeal | None = None,
         return_phases: bool = False,
         gemm_dtype: torch.dtype | None = None,
+        decoder: str = "float",
     ) -> Tensor | tuple[Tensor, Tensor]:
         """Images (B, C, H, W) in [−1, 1] for class `labels` (B,); with `return_phases`,
         (images, the (B, N) main phases at T they were decoded from).
@@ -190,7 +206,15 @@ class Un0(nn.Module):
         release); otherwise they are drawn from `seed` (a fresh random seed if None).
         `nonideal` runs the oscillators on imperfect hardware (its own seeds). `gemm_dtype`
         torch.bfloat16: the opt-in bf16 coupling GEMM (`oscsim.simulate`; never the default).
+        `decoder` "int8": the int8 decoder a chip's digital MAC array runs (`models.int8`;
+        CPU), "float" (default) the float one.
         """
+        from models.int8 import DECODERS, check_supported
+
+        if decoder not in DECODERS:
+            raise ConfigError(f"decoder must be one of {', '.join(DECODERS)}, not {decoder!r}")
+        if decoder == "int8":
+            check_supported()
         labels = torch.as_tensor(labels, dtype=torch.int64, device=self.dynamics.K.device).reshape(-1)
         if theta0 is None:
             seed = secrets.randbits(63) if seed is None else seed
@@ -201,7 +225,7 @@ class Un0(nn.Module):
         try:
             phases = self.final_phases(labels, theta0, steps=steps, method=method, T=T, nonideal=nonideal,
                                        gemm_dtype=gemm_dtype)
-            images = self.decode(phases)
+            images = self.decode(phases, decoder=decoder)
             return (images, phases) if return_phases else images
         finally:
             self.train(was_training)
