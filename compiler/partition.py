@@ -90,7 +90,15 @@ def graph(view: PrunedCouplings, degree: int = 32) -> sp.csr_matrix:
         A = (A + A.T).cpu().numpy()
         np.fill_diagonal(A, 0.0)
         return sp.csr_matrix(A)
-    cols, vals = sparse_neighbours(view, min(degree, n - 1))
+    return sparse_graph(view, min(degree, n - 1))
+
+
+def sparse_graph(view: PrunedCouplings, degree: int) -> sp.csr_matrix:
+    """The coarsened graph: each oscillator's `degree` strongest neighbours in |K| + |K|ᵀ
+    (float32 sums, as K is held, then float64), symmetrised by the larger direction — an
+    edge wherever either end chose the other. Memory: two (N, degree) arrays and one
+    stripe of K's rows and columns at a time, never an N×N temporary."""
+    cols, vals = sparse_neighbours(view, degree)
     return _symmetrised(cols, vals)
 
 
@@ -228,13 +236,22 @@ def _metis(A: sp.csr_matrix, sizes: list[int], seed: int) -> list[np.ndarray]:
     if len(sizes) == 1:
         return [np.arange(n)]
     A = A.tocsr()
-    scale = 1000.0 / A.data.max() if A.nnz else 1.0
-    weights = np.maximum(1, np.rint(A.data * scale)).astype(np.int64)
+    xadj, adjncy, weights = metis_input(A)
     opts = pymetis.Options(seed=seed)
     tpwgts = [s / n for s in sizes]
-    adjacency = pymetis.CSRAdjacency(adj_starts=A.indptr, adjacent=A.indices)
+    adjacency = pymetis.CSRAdjacency(adj_starts=xadj, adjacent=adjncy)
     _, parts = pymetis.part_graph(len(sizes), adjacency, eweights=weights, tpwgts=tpwgts, options=opts)
     return _rebalance(A, np.asarray(parts), sizes)
+
+
+def metis_input(A: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """METIS's graph (xadj, adjncy, integer edge weights) of a CSR weight matrix: the
+    weights scaled so that the largest is 1000, rounded, at least 1 (METIS takes
+    integers; a zero weight would drop the edge)."""
+    A = A.tocsr()
+    scale = 1000.0 / A.data.max() if A.nnz else 1.0
+    weights = np.maximum(1, np.rint(A.data * scale)).astype(np.int64)
+    return A.indptr, A.indices, weights
 
 
 def _rebalance(A: sp.csr_matrix, parts: np.ndarray, sizes: list[int]) -> list[np.ndarray]:
