@@ -22,29 +22,46 @@ import hashlib
 import json
 import math
 import multiprocessing
+import os
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+# ngspice's BSIM4 (level 54, the ptm45 cards) evaluates its devices in OpenMP threads; libgomp's
+# default is to spin-wait between parallel regions, and on a 2-core machine shared with other
+# jobs that spinning made single BSIM4 transients 10-100x slower at random (measured: a 0.3 s
+# ring run took 81 s once). Passive waiting keeps them at 0.6 s. libgomp reads this when
+# libngspice is loaded, so it is set before any run (the CLI and the Monte Carlo workers,
+# spawned, inherit it). Level-1 cards do not use OpenMP.
+os.environ.setdefault("OMP_WAIT_POLICY", "passive")
+
 from hw.calibration import COUPLING_TERMS, FORMAT_VERSION, Calibration
 from hw.measure import (
     CharacterizeError,
     fit_tuning,
     measure_coupling,
+    measure_fanout_loading,
     measure_jitter,
     measure_pair,
     measure_ring,
     until_drift,
 )
 
+# generic180's control operating point (`RingOscillator.vctrl_nominal_v`, `vctrl_range_v`; each
+# process's ring states its own, `hw.spice.cells.ring_for`):
 NOMINAL_VCTRL_V = 1.0  # the carrier's control point: mid-range, where tuning is steepest both ways
 VCTRL_RANGE_V = (0.6, 1.8)  # above V_TH = 0.45 V (the ring stalls below ~0.55 V) up to VDD
 KVCO_STEP_V = 0.02  # for the local tuning slope at the nominal control
 DETUNE_PER_K = 4.0  # lone-cell detuning Δω = 4 K_guess: the coupler's load lowers the cells'
 # tuning slope by ~20-30 %, leaving Δω/2K ~ 1.4-1.6 in the pair: a drift whose slips are
 # slow enough to sample the coupling function densely and still well clear of locking.
+#: the couplers `characterize_all` builds (`hw.spice.cells.coupler_for`; that module loads PySpice)
+COUPLERS = ("resistive", "gm")
+#: what the calibration's notes say the figures are for, by process
+PROCESS_NOTE = {"generic180": "this project's level-1 model process",
+                "ptm45": "the PTM 45 nm HP BSIM4 cards (a predictive model, hw.spice.process)"}
 MC_TIMEOUT_S = 180.0  # backstop per Monte Carlo task (each transient has its own limit too)
 
 
@@ -76,39 +93,35 @@ def mismatched_cards(osc: Any, rng: np.random.Generator, tag: str) -> dict[str, 
     cards = {}
     for dev, pol, w, l in osc.device_names():
         base = osc.process.nmos if pol == "nmos" else osc.process.pmos
-        dvth = rng.normal(0.0, sigma_vth_v(w, l))
-        dbeta = rng.normal(0.0, sigma_beta_rel(w, l))
-        # |VTH| grows by dvth for both polarities (PMOS vto is negative)
-        vto = base.vto_v + (dvth if pol == "nmos" else -dvth)
-        cards[dev] = dataclasses.replace(base, name=f"{base.name}_{tag}_{dev}", vto_v=vto,
-                                         kp_a_per_v2=base.kp_a_per_v2 * (1 + dbeta))
+        dvth = rng.normal(0.0, sigma_vth_v(w, l, process=osc.process))
+        dbeta = rng.normal(0.0, sigma_beta_rel(w, l, process=osc.process))
+        # |VTH| grows by dvth for both polarities (PMOS thresholds are negative)
+        cards[dev] = base.mismatched(name=f"{base.name}_{tag}_{dev}", dvth_v=dvth, dbeta_rel=dbeta)
     return cards
 
 
-def _mc_ring(seed: int, index: int, vctrl_v: float) -> float:
+def _mc_ring(seed: int, index: int, vctrl_v: float, osc: Any = None) -> float:
     from hw.spice.cells import RingOscillator
 
-    osc = RingOscillator()
+    osc = osc or RingOscillator()
     rng = np.random.default_rng([seed, 1, index])
     return measure_ring(osc, vctrl_v=vctrl_v, cards=mismatched_cards(osc, rng, f"r{index}")).f0_hz
 
 
-def _mc_pair(seed: int, index: int, vctrl_v: float, code: int, k_guess: float, kvco_hz_per_v: float) -> float:
+def _mc_pair(seed: int, index: int, vctrl_v: float, code: int, k_guess: float, kvco_hz_per_v: float,
+             osc: Any = None, dac: Any = None) -> float:
     """K_eff of one mismatched pair at `code`: both cells and every resistor drawn anew.
 
     Mismatch detunes the two cells by ~σ(f0)·√2, more than the coupling can bridge; as a
     chip would, B is trimmed (its control moved) to the same lone-cell detuning as nominal.
     """
     from hw.spice.cells import CouplerDAC, RingOscillator
-    from hw.spice.process import sigma_resistor_rel
 
-    osc = RingOscillator()
+    osc = osc or RingOscillator()
     rng = np.random.default_rng([seed, 2, index])
     card_a, card_b = mismatched_cards(osc, rng, f"a{index}"), mismatched_cards(osc, rng, f"b{index}")
-    dac = CouplerDAC(code=code)
-    errors = tuple((name, float(rng.normal(0, sigma_resistor_rel(dac.branch_resistance_ohm(bit, sign)))))
-                   for name, sign, bit, _, _ in dac.branch_names())
-    dac = dataclasses.replace(dac, r_errors=errors)
+    dac = (dac or CouplerDAC()).with_code(code)
+    dac = dac.mismatched(rng)
     target_hz = DETUNE_PER_K * k_guess / (2 * math.pi)
     f_a = measure_ring(osc, vctrl_v=vctrl_v, cards=card_a).f0_hz
     vb = vctrl_v
@@ -152,30 +165,29 @@ def _run_pool(fn: Any, jobs: list[tuple], *, workers: int, bar: Any) -> list[flo
 
 
 # --- the whole characterisation -------------------------------------------------------------
-def _k_table(osc: Any, *, f_a: float, kvco: float, both_signs: bool, bar: Any) -> dict[int, Any]:
+def _k_table(osc: Any, dac: Any, *, f_a: float, kvco: float, both_signs: bool, bar: Any) -> dict[int, Any]:
     """Adler fits per signed code, full code first; each code's K guess scales the last
-    measured K by the DAC's nominal conductance. A pair that locks is detuned further."""
-    from hw.spice.cells import CouplerDAC
-
-    dac = CouplerDAC()
+    measured K by the DAC's nominal strength (conductance or current). A pair that locks is
+    detuned further."""
+    vnom = osc.vctrl_nominal_v
     results: dict[int, Any] = {}
-    # First guess: a 100 kOhm like-node resistor gave K ~ 1.2e8 rad/s (first slice); K scales
-    # with the total conductance of the two paths. Later codes scale the last measured K.
+    # First guess: the coupler's own (`k_guess_rad_s`: for the resistor DAC, a 100 kOhm like-node
+    # resistor gave K ~ 1.2e8 rad/s at 180 nm, first slice). Later codes scale the last measured K.
     signed = list(range(dac.max_code, 0, -1))
     signed += [-c for c in signed] if both_signs else [-dac.max_code]
     last: dict[int, tuple[float, float]] = {}
     for code in signed:
         sign = 1 if code > 0 else -1
-        g = dac.path_conductance_s(code)
+        g = dac.strength(code)
         if sign in last:
             k_prev, g_prev = last[sign]
             k_guess = k_prev * g / g_prev
         else:
-            k_guess = 1.2e8 * (2 * g * 100e3)
+            k_guess = dac.k_guess_rad_s(code)
         def attempt(detune: float, code: int = code, k_guess: float = k_guess):
-            vb = NOMINAL_VCTRL_V + detune / (2 * math.pi * kvco)
+            vb = vnom + detune / (2 * math.pi * kvco)
             f_b = measure_ring(osc, vctrl_v=vb).f0_hz
-            return measure_coupling(osc, dac.with_code(code), vctrl_a_v=NOMINAL_VCTRL_V, vctrl_b_v=vb,
+            return measure_coupling(osc, dac.with_code(code), vctrl_a_v=vnom, vctrl_b_v=vb,
                                     k_guess_rad_s=k_guess, f_a_hz=f_a, f_b_hz=f_b)
 
         m = until_drift(attempt, DETUNE_PER_K * k_guess, what=f"code {code:+d}", unit="rad/s")
@@ -186,7 +198,7 @@ def _k_table(osc: Any, *, f_a: float, kvco: float, both_signs: bool, bar: Any) -
     m1 = results[1]
     f_b1 = measure_ring(osc, vctrl_v=m1.vctrl_b_v).f0_hz
     try:
-        results[0] = measure_coupling(osc, dac.with_code(0), vctrl_a_v=NOMINAL_VCTRL_V, vctrl_b_v=m1.vctrl_b_v,
+        results[0] = measure_coupling(osc, dac.with_code(0), vctrl_a_v=vnom, vctrl_b_v=m1.vctrl_b_v,
                                       k_guess_rad_s=0.0, f_a_hz=f_a, f_b_hz=f_b1)
     except CharacterizeError as exc:
         raise CharacterizeError(f"code 0: {exc}") from None
@@ -194,14 +206,16 @@ def _k_table(osc: Any, *, f_a: float, kvco: float, both_signs: bool, bar: Any) -
     return results
 
 
+#: couplers attached in the fan-out loading run (f0 against m, coupling off, load kept)
+FANOUT_LOADING_M = 4
 #: the code whose runs give the load tables (mid-scale: one magnitude bit on)
 FANOUT_REF_CODE = 4
 #: terms below this fraction of |a1| (the k ≥ 2 harmonics) take the a1 load factor: their own ratio is noise
 _SMALL_TERM = 0.1
 
 
-def _coupling_function_tables(osc: Any, *, carrier_hz: float, kvco: float, k_table: list[float], plan: Plan,
-                              bar: Any) -> dict[str, Any]:
+def _coupling_function_tables(osc: Any, dac: Any, *, carrier_hz: float, kvco: float, k_table: list[float],
+                              plan: Plan, bar: Any) -> dict[str, Any]:
     """The version-2 tables (`hw.calibration`): H per signed code at one coupler per cell, and
     per sign the load factors by m from runs with m couplers on one cell and one on the other.
 
@@ -217,7 +231,7 @@ def _coupling_function_tables(osc: Any, *, carrier_hz: float, kvco: float, k_tab
     rows, residual, runs = [], [], {}
     for code in codes:
         m = measure_coupling_function(osc, code=code, carrier_hz=carrier_hz, kvco_hz_per_v=kvco,
-                                      k_guess_rad_s=k_table[abs(code)], slips=plan.slips)
+                                      k_guess_rad_s=k_table[abs(code)], slips=plan.slips, dac=dac)
         runs[(code, 1, 1)] = m
         rows.append(((np.asarray(m.a.coef) + np.asarray(m.b.coef)) / 2).tolist())
         residual.append(max(m.a.residual_rel, m.b.residual_rel))
@@ -225,6 +239,7 @@ def _coupling_function_tables(osc: Any, *, carrier_hz: float, kvco: float, k_tab
     recv: list[list[list[float]]] = [[], []]
     send: list[list[list[float]]] = [[], []]
     fan_res: list[list[float]] = [[], []]
+    unreachable: list[dict[str, Any]] = []
     for s, sign in enumerate((1, -1)):
         code = sign * min(FANOUT_REF_CODE, max_code)
         ref = runs[(code, 1, 1)]
@@ -236,8 +251,16 @@ def _coupling_function_tables(osc: Any, *, carrier_hz: float, kvco: float, k_tab
             else:
                 # a coupler's fundamental falls roughly as 1 / (1 + (m - 1) λ) with load: a guess for the detuning
                 guess = k_table[abs(code)] / (1 + 0.25 * (m_load - 1))
-                run_m = measure_coupling_function(osc, code=code, carrier_hz=carrier_hz, kvco_hz_per_v=kvco,
-                                                  k_guess_rad_s=guess, m_a=m_load, m_b=1, slips=plan.slips)
+                try:
+                    run_m = measure_coupling_function(osc, code=code, carrier_hz=carrier_hz, kvco_hz_per_v=kvco,
+                                                      k_guess_rad_s=guess, m_a=m_load, m_b=1, slips=plan.slips,
+                                                      dac=dac)
+                except CharacterizeError as exc:
+                    # a cell this loaded cannot reach the carrier within its control range (it stalls or
+                    # tops out): the load table ends at the last m that could be trimmed
+                    unreachable.append({"code": code, "m": m_load, "error": str(exc)})
+                    bar.update(plan.fanout_max - m_load + 1)
+                    break
                 runs[(code, m_load, 1)] = run_m
                 for table, fit, base in ((recv, run_m.a, ref.a), (send, run_m.b, ref.b)):
                     new, old = np.asarray(fit.coef), np.asarray(base.coef)
@@ -247,8 +270,10 @@ def _coupling_function_tables(osc: Any, *, carrier_hz: float, kvco: float, k_tab
                     table[s].append(factor.tolist())
             fan_res[s].append(max(run_m.a.residual_rel, run_m.b.residual_rel))
             bar.update(1)
-    return {"codes": codes, "rows": rows, "residual": residual, "receiver": recv, "sender": send,
-            "fanout_residual": fan_res, "runs": runs}
+    m_top = min(len(recv[0]), len(recv[1]))  # both signs' tables cover the same m
+    return {"codes": codes, "rows": rows, "residual": residual, "receiver": [t[:m_top] for t in recv],
+            "sender": [t[:m_top] for t in send], "fanout_residual": [t[:m_top] for t in fan_res], "runs": runs,
+            "fanout_unreachable": unreachable}
 
 
 def _sha256_files(paths: list[Path]) -> str:
@@ -259,31 +284,37 @@ def _sha256_files(paths: list[Path]) -> str:
 
 
 def characterize_all(out_dir: str | Path, *, quick: bool = False, progress: bool = True, seed: int = 0,
-                     workers: int = 2, cal_path: str | Path | None = None) -> Calibration:
+                     workers: int = 2, cal_path: str | Path | None = None, process: Any = "generic180",
+                     coupler: str = "resistive") -> Calibration:
     """Measure everything, write `calibration.json` (or `cal_path`), plots and decks to
     `out_dir`, and return the measured Calibration. `seed` fixes the Monte Carlo draws (and
     is handed to ngspice for the transient noise, which libngspice 39 does not repeat);
-    `workers` processes run the Monte Carlo."""
+    `workers` processes run the Monte Carlo. `process`: a registry name of
+    `hw.spice.process.PROCESSES` (or a `Process`); the cells are the ones sized for it
+    (`hw.spice.cells.ring_for`, `coupler_for`). `coupler`: "resistive" (the resistor DAC) or
+    "gm" (buffered taps and a current-steering DAC, `hw.spice.cells.GmCouplerDAC`)."""
     from tqdm import tqdm
 
     from hw.spice import cells, run
-    from hw.spice.cells import CouplerDAC, RingOscillator
+    from hw.spice.process import matching_of, process_named
 
     t_start = time.monotonic()
     plan = Plan.of(quick)
+    proc = process_named(process) if isinstance(process, str) else process
+    osc = cells.ring_for(proc)
+    dac = cells.coupler_for(proc, coupler, n_stages=osc.n_stages)
+    vnom, vrange = osc.vctrl_nominal_v, osc.vctrl_range_v
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    osc = RingOscillator()
-    dac = CouplerDAC()
     n_codes = dac.max_code * (2 if plan.both_signs else 1) + (0 if plan.both_signs else 1) + 1
     total = plan.tuning_points + 2 + 3 + n_codes + 1 + plan.mc_rings + plan.mc_pairs + 2 * dac.max_code \
-        + 2 * plan.fanout_max
+        + 2 * plan.fanout_max + 1
     bar = tqdm(total=total, desc="characterize", unit="run", disable=not progress, leave=False)
-    raw: dict[str, Any] = {"plan": dataclasses.asdict(plan), "seed": seed}
+    raw: dict[str, Any] = {"plan": dataclasses.asdict(plan), "seed": seed, "process": proc.key, "coupler": coupler}
     try:
         # 1. tuning
         bar.set_postfix_str("tuning")
-        grid = sorted(set(np.round(np.linspace(*VCTRL_RANGE_V, plan.tuning_points), 4).tolist()) | {NOMINAL_VCTRL_V})
+        grid = sorted(set(np.round(np.linspace(*vrange, plan.tuning_points), 4).tolist()) | {vnom})
         rings = []
         for v in grid:
             rings.append(measure_ring(osc, vctrl_v=v))
@@ -291,9 +322,9 @@ def characterize_all(out_dir: str | Path, *, quick: bool = False, progress: bool
         fit = fit_tuning([m.vctrl_v for m in rings], [m.f0_hz for m in rings])
         if not fit.monotone:
             raise CharacterizeError(f"tuning curve not monotone: {fit.f0_hz}")
-        nominal = next(m for m in rings if m.vctrl_v == NOMINAL_VCTRL_V)
-        lo = measure_ring(osc, vctrl_v=NOMINAL_VCTRL_V - KVCO_STEP_V)
-        hi = measure_ring(osc, vctrl_v=NOMINAL_VCTRL_V + KVCO_STEP_V)
+        nominal = next(m for m in rings if m.vctrl_v == vnom)
+        lo = measure_ring(osc, vctrl_v=vnom - KVCO_STEP_V)
+        hi = measure_ring(osc, vctrl_v=vnom + KVCO_STEP_V)
         bar.update(2)
         kvco = (hi.f0_hz - lo.f0_hz) / (2 * KVCO_STEP_V)
         raw["tuning"] = {"vctrl_v": list(fit.vctrl_v), "f0_hz": list(fit.f0_hz),
@@ -306,7 +337,7 @@ def characterize_all(out_dir: str | Path, *, quick: bool = False, progress: bool
 
         # 2. K_eff per code (needs a K scale before the locking demo picks its detuning)
         bar.set_postfix_str("K per code")
-        kfits = _k_table(osc, f_a=nominal.f0_hz, kvco=kvco, both_signs=plan.both_signs, bar=bar)
+        kfits = _k_table(osc, dac, f_a=nominal.f0_hz, kvco=kvco, both_signs=plan.both_signs, bar=bar)
         kmax = dac.max_code
         k_full = abs(kfits[kmax].fit.k_rad_s)
 
@@ -316,17 +347,17 @@ def characterize_all(out_dir: str | Path, *, quick: bool = False, progress: bool
         carrier = kfits[0].f_a_pair_hz
         table_k = [0.0] + [float(np.mean([abs(kfits[c].fit.k_rad_s) for c in (k, -k) if c in kfits]))
                            for k in range(1, kmax + 1)]
-        hfun = _coupling_function_tables(osc, carrier_hz=carrier, kvco=kvco * carrier / nominal.f0_hz,
+        hfun = _coupling_function_tables(osc, dac, carrier_hz=carrier, kvco=kvco * carrier / nominal.f0_hz,
                                          k_table=table_k, plan=plan, bar=bar)
 
         # 3. locking regimes at full code
         bar.set_postfix_str("locking")
         t0 = time.monotonic()
-        lock_pos = measure_pair(osc, dac.with_code(kmax), vctrl_a_v=NOMINAL_VCTRL_V, b_offset_stages=1)
+        lock_pos = measure_pair(osc, dac.with_code(kmax), vctrl_a_v=vnom, b_offset_stages=1)
         t_lock = time.monotonic() - t0
-        lock_neg = measure_pair(osc, dac.with_code(-kmax), vctrl_a_v=NOMINAL_VCTRL_V, b_offset_stages=3)
+        lock_neg = measure_pair(osc, dac.with_code(-kmax), vctrl_a_v=vnom, b_offset_stages=3)
         vb_drift = kfits[kmax].vctrl_b_v  # the detuning that drifted in the K fit: Δω ~ 1.5 (2K)
-        drift = measure_pair(osc, dac.with_code(kmax), vctrl_a_v=NOMINAL_VCTRL_V, vctrl_b_v=vb_drift,
+        drift = measure_pair(osc, dac.with_code(kmax), vctrl_a_v=vnom, vctrl_b_v=vb_drift,
                              cycles=80, tail_cycles=30)
         bar.update(3)
         raw["locking"] = {
@@ -338,17 +369,26 @@ def characterize_all(out_dir: str | Path, *, quick: bool = False, progress: bool
 
         # 4. jitter
         bar.set_postfix_str("jitter")
-        jit = measure_jitter(osc, vctrl_v=NOMINAL_VCTRL_V, cycles=plan.jitter_cycles, seed=seed + 1)
+        jit = measure_jitter(osc, vctrl_v=vnom, cycles=plan.jitter_cycles, seed=seed + 1)
         bar.update(1)
         raw["jitter"] = {"jitter_s": jit.jitter_s, "floor_s": jit.floor_s, "net_s": jit.net_s,
                          "period_s": jit.period_s, "noise_psd_a2_per_hz": jit.noise_psd_a2_per_hz,
                          "cycles": int(jit.periods_s.size)}
 
+        # 4b. loading by fan-out: a lone cell's f0 with m = 0..FANOUT_LOADING_M couplers attached
+        bar.set_postfix_str("fan-out loading")
+        fan = measure_fanout_loading(osc, dac, m_max=FANOUT_LOADING_M, code=min(FANOUT_REF_CODE, kmax))
+        bar.update(1)
+        raw["fanout_loading"] = {"code": fan.code, "vctrl_v": fan.vctrl_v, "f_hz": list(fan.f_hz),
+                                 "shift_rel": list(fan.shift_rel),
+                                 "shift_per_coupler_rel": fan.shift_per_coupler_rel}
+        raw["coupler_area_proxy"] = dac.device_count()
+
         # 5. Monte Carlo
         bar.set_postfix_str("Monte Carlo")
-        f_mc = _run_pool(_mc_ring, [(seed, i, NOMINAL_VCTRL_V) for i in range(plan.mc_rings)], workers=workers,
+        f_mc = _run_pool(_mc_ring, [(seed, i, vnom, osc) for i in range(plan.mc_rings)], workers=workers,
                          bar=bar)
-        k_mc = _run_pool(_mc_pair, [(seed, i, NOMINAL_VCTRL_V, kmax, k_full, kvco) for i in range(plan.mc_pairs)],
+        k_mc = _run_pool(_mc_pair, [(seed, i, vnom, kmax, k_full, kvco, osc, dac) for i in range(plan.mc_pairs)],
                          workers=workers, bar=bar)
         sigma_f0 = float(np.std(f_mc, ddof=1) / np.mean(f_mc))
         sigma_k = float(np.std(k_mc, ddof=1) / np.mean(k_mc))
@@ -382,6 +422,7 @@ def characterize_all(out_dir: str | Path, *, quick: bool = False, progress: bool
         "terms": list(COUPLING_TERMS), "carrier_hz": carrier, "codes": hfun["codes"], "rows_rad_s": hfun["rows"],
         "residual_rel": hfun["residual"], "fanout_receiver": hfun["receiver"], "fanout_sender": hfun["sender"],
         "fanout_residual": hfun["fanout_residual"], "fanout_ref_code": FANOUT_REF_CODE,
+        "fanout_unreachable": hfun["fanout_unreachable"],
         "runs": {f"{c:+d}@{ma},{mb}": {"a": list(m.a.coef), "b": list(m.b.coef), "lag_a_rad": m.a.lag_rad,
                                         "lag_b_rad": m.b.lag_rad, "residual_a": m.a.residual_rel,
                                         "residual_b": m.b.residual_rel, "window_bias_a": list(m.a.window_bias),
@@ -390,7 +431,7 @@ def characterize_all(out_dir: str | Path, *, quick: bool = False, progress: bool
                                         "cycles": m.cycles, "seconds": m.seconds}
                  for (c, ma, mb), m in hfun["runs"].items()}}
     raw["sign_asymmetry"] = {str(c): a for c, a in asym.items()}
-    raw["coupler_conductance_full_s"] = 2 * dac.path_conductance_s(kmax)
+    raw[dac.STRENGTH_KEY] = 2 * dac.strength(kmax)  # both paths (or directions) at full code
 
     deck_dir = out / "decks"
     deck_dir.mkdir(exist_ok=True)
@@ -398,7 +439,7 @@ def characterize_all(out_dir: str | Path, *, quick: bool = False, progress: bool
         old.unlink()
     period = 1 / nominal.f0_hz
     decks = {
-        "ring_nominal.cir": cells.deck(cells.ring_bench(osc, vctrl_v=NOMINAL_VCTRL_V), step_s=period / 100,
+        "ring_nominal.cir": cells.deck(cells.ring_bench(osc, vctrl_v=vnom), step_s=period / 100,
                                        stop_s=12 * period, ic=cells.ring_kick(osc),
                                        extra_lines=cells.period_measure_lines("o0", osc.process.vdd_v / 2)),
         f"pair_code{kmax:+d}_drift.cir": kfits[kmax].deck,
@@ -423,12 +464,13 @@ def characterize_all(out_dir: str | Path, *, quick: bool = False, progress: bool
 
     version = run.ngspice_version()
     lk = raw["locking"]
+    mt = matching_of(proc)
     notes = (
         f"Measured by hw.characterization.characterize_all ({'quick' if quick else 'full'} plan, seed {seed}) with ngspice {version} "
         f"on {osc.n_stages}-stage current-starved rings (c_load {osc.c_load_f:g} F) and a {dac.bits}-bit "
-        f"sign-magnitude resistor DAC (r_lsb {dac.r_lsb_ohm:g} ohm). f0 at Vctrl = {NOMINAL_VCTRL_V} V, range over "
-        f"{VCTRL_RANGE_V[0]}-{VCTRL_RANGE_V[1]} V ({len(grid)} points); energies from supply current integrated "
-        f"over whole cycles at f0; coupler energy: resistor dissipation at full code averaged uniformly over psi. "
+        f"{dac.summary()}. f0 at Vctrl = {vnom} V, range over "
+        f"{vrange[0]}-{vrange[1]} V ({len(grid)} points); energies from supply current integrated "
+        f"over whole cycles at f0; coupler energy: {dac.ENERGY_NOTE} at full code averaged uniformly over psi. "
         f"K_eff per code: Adler fit of drifting pairs (Dw/2K ~ 1.5), "
         f"{'mean of +code and -code' if plan.both_signs else '+code only'}; code 0 measured "
         f"{k0:.3g} rad/s (no path switched in), stored as 0; worst fit residual {residual:.3f} of 2K; "
@@ -438,9 +480,10 @@ def characterize_all(out_dir: str | Path, *, quick: bool = False, progress: bool
         f"{lk['drift']['psi_spread_deg']:.0f} deg. "
         f"Jitter: trnoise channel noise 4kT(2/3)(2gm) per node, {jit.periods_s.size} periods, numerical floor "
         f"{jit.floor_s:.3g} s subtracted in quadrature. Mismatch: {plan.mc_rings} rings / {plan.mc_pairs} pairs, "
-        f"Pelgrom A_VT 5 mV um, A_beta 1 % um, resistor A_R 2 % um; pairs trimmed to the nominal detuning. "
-        f"The coupler's switches load each ring node they touch (2(b-1) gates per coupler): with one "
-        f"coupler attached at code 0 a cell at {NOMINAL_VCTRL_V} V runs at {f_code0 / 1e6:.1f} MHz "
+        f"Pelgrom A_VT {mt.a_vt_v_m * 1e9:g} mV um, A_beta {mt.a_beta_m * 1e8:g} % um, resistor A_R "
+        f"{mt.a_r_m * 1e8:g} % um; pairs trimmed to the nominal detuning. "
+        f"{dac.LOAD_NOTE}: with one "
+        f"coupler attached at code 0 a cell at {vnom} V runs at {f_code0 / 1e6:.1f} MHz "
         f"(lone: {nominal.f0_hz / 1e6:.1f} MHz), in-phase locked at code +{kmax} at {f_on / 1e6:.1f} MHz; its tuning "
         f"slope is {kfits[0].fit.delta_omega_rad_s / kfits[0].delta_omega_free_rad_s:.2f} of a lone cell's. K_eff "
         f"is measured with that load. "
@@ -448,13 +491,15 @@ def characterize_all(out_dir: str | Path, *, quick: bool = False, progress: bool
         f"range, {plan.slips:g} slips), both cells trimmed with the coupler open to {carrier / 1e6:.1f} MHz -/+ Dw/2, "
         f"regressed on window-averaged sin kx, cos kx (k <= 3; unbiased) against the open-coupler frequency; rows "
         f"per code at one coupler per cell (worst residual {max(hfun['residual']):.3f} of |a1|); load factors from "
-        f"runs with m = 2..{plan.fanout_max} couplers on one cell at code +/-{FANOUT_REF_CODE} (open DACs of that "
-        f"code as the extra load). "
-        f"Every figure is for this project's level-1 model process, not a foundry PDK."
+        f"runs with m = 2..{len(hfun['receiver'][0])} couplers on one cell at code +/-{FANOUT_REF_CODE} (open DACs "
+        f"of that code as the extra load). "
+        + (f"With {min(u['m'] for u in hfun['fanout_unreachable'])} couplers a cell could not be trimmed to the "
+           f"carrier (it stalls or tops out): the load table ends before. " if hfun["fanout_unreachable"] else "")
+        + f"Every figure is for {PROCESS_NOTE.get(proc.key, 'this model process')}, not a foundry PDK."
     )
     cal = Calibration(
         format_version=FORMAT_VERSION, source="measured",
-        process=f"{osc.process.name} (hw.spice.process: VDD {osc.process.vdd_v} V, VTH {osc.process.nmos.vto_v} V, "
+        process=f"{osc.process.name} (hw.spice.process: VDD {osc.process.vdd_v} V, VTH {osc.process.nmos.vth_v} V, "
                 f"tox {osc.process.nmos.tox_m * 1e9:g} nm)",
         vdd_v=osc.process.vdd_v, f0_hz=nominal.f0_hz, f_min_hz=min(fit.f0_hz), f_max_hz=max(fit.f0_hz),
         tuning_nonlinearity=fit.linearity_error, cell_energy_per_cycle_j=nominal.energy_per_cycle_j,

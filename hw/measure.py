@@ -423,19 +423,6 @@ def until_drift(attempt, detune: float, *, what: str, unit: str, fit: str = "cou
                             f"{detune / DRIFT_RETRY_FACTOR:.3g} {unit}; cannot fit its {fit}")
 
 
-def _coupler_power_w(tr, dac: CouplerDAC) -> np.ndarray:
-    """Σ over the enabled branches of V_branch^2 / R_branch (nominal R, switch R_on ~ 1 %)."""
-    levels = dac.enable_levels()
-    errors = dict(dac.r_errors)
-    power = np.zeros_like(tr.time_s)
-    ports = {"a0": "a0", "a1": "a1", "b0": "b0", "b1": "b1"}
-    for name, sign, bit, src, dst in dac.branch_names():
-        if levels[f"{'ep' if sign > 0 else 'en'}{bit}"]:
-            r = dac.branch_resistance_ohm(bit, sign) * (1 + errors.get(name, 0.0))
-            power += (tr.v(ports[src]) - tr.v(ports[dst])) ** 2 / r
-    return power
-
-
 def measure_coupling(osc: RingOscillator, dac: CouplerDAC, *, vctrl_a_v: float, vctrl_b_v: float,
                      slips: float = 2.5, k_guess_rad_s: float, harmonics: int = 3,
                      points_per_period: int = 100, max_cycles: int = 3000, timeout_s: float = 120.0,
@@ -470,7 +457,7 @@ def measure_coupling(osc: RingOscillator, dac: CouplerDAC, *, vctrl_a_v: float, 
     t, psi, dpsi = phase_dynamics(ta, tha, tb, thb, period_s=period_s)
     fit = fit_adler(psi, dpsi, harmonics=harmonics)
     # coupler dissipation per cycle, as a function of psi, then averaged uniformly over psi
-    power = _coupler_power_w(tr, dac)
+    power = dac.power_w(tr)
     psi_at = np.angle(np.exp(1j * (np.interp(tr.time_s, tb, thb) - np.interp(tr.time_s, ta, tha))))
     inside = (tr.time_s > t[0]) & (tr.time_s < t[-1])
     dt = np.gradient(tr.time_s)[inside]
@@ -517,7 +504,7 @@ def channel_noise_psd_a2_per_hz(osc: RingOscillator, *, vctrl_v: float, bias_cur
     """
     from hw.spice.process import BOLTZMANN_J_PER_K, GAMMA_CHANNEL, TEMPERATURE_K
 
-    v_ov = vctrl_v - osc.process.nmos.vto_v
+    v_ov = vctrl_v - osc.process.nmos.vth_v
     if v_ov <= 0:
         raise CharacterizeError(f"vctrl_v={vctrl_v:g} V is below V_TH: the ring does not run")
     gm = 2 * bias_current_a / v_ov
@@ -629,12 +616,11 @@ def trim_array(osc: RingOscillator, *, couplings: dict[tuple[int, int], int], ta
     scales the tuning slope with the frequency), then the secant of each cell's last two runs.
     """
     from hw.spice import cells, run
-    from hw.spice.cells import CouplerDAC as _DAC
 
-    dac = dac or _DAC(n_stages=osc.n_stages)
+    dac = dac or cells.dac_for(osc.process, n_stages=osc.n_stages)
     open_dac = type(dac)(**{**{f: getattr(dac, f) for f in dac.__dataclass_fields__}, "open_resistors": True})
     targets = np.asarray(target_f_hz, dtype=np.float64)
-    v = np.full(targets.size, 1.0) if vctrl_v is None else np.asarray(vctrl_v, dtype=np.float64).copy()
+    v = np.full(targets.size, osc.vctrl_nominal_v) if vctrl_v is None else np.asarray(vctrl_v, dtype=np.float64).copy()
     period_s = 1 / targets.min()
     level = osc.process.vdd_v / 2
     f = np.zeros_like(targets)
@@ -661,6 +647,12 @@ def trim_array(osc: RingOscillator, *, couplings: dict[tuple[int, int], int], ta
             slope = np.where(slope > 0, slope, kvco_hz_per_v * f / targets)
         v_prev, f_prev = v.copy(), f.copy()
         v = v + (targets - f) / slope
+        v_top = 1.2 * osc.process.vdd_v
+        if np.any(v > v_top) or np.any(v <= 0):
+            i = int(np.argmax((v > v_top) | (v <= 0)))
+            raise CharacterizeError(f"cell {i} cannot be trimmed to {targets[i] / 1e6:.1f} MHz: it runs at "
+                                    f"{f[i] / 1e6:.1f} MHz and would need a control of {v[i]:.2f} V, outside "
+                                    f"0..{v_top:.2f} V (loaded beyond what its tuning range holds)")
     return ArrayTrim(vctrl_v=tuple(v.tolist()), f_hz=tuple(f.tolist()), error_rel=err, iterations=it)
 
 
@@ -686,9 +678,9 @@ def measure_array(osc: RingOscillator, *, couplings: dict[tuple[int, int], int],
     theta0 = np.asarray(theta0, dtype=np.float64)
     if theta0.shape != (n,) or not np.all(np.isfinite(theta0)):
         raise CharacterizeError(f"theta0 must hold {n} finite phases (one per cell), not shape {theta0.shape}")
-    dac = dac or cells.CouplerDAC(n_stages=osc.n_stages)
+    dac = dac or cells.dac_for(osc.process, n_stages=osc.n_stages)
     # first-step tuning slope of a lone cell, measured (the trim's secant takes over after one run)
-    v_lo, v_hi = 0.95, 1.05
+    v_lo, v_hi = osc.vctrl_nominal_v - 0.05, osc.vctrl_nominal_v + 0.05
     kvco = (measure_ring(osc, vctrl_v=v_hi, timeout_s=timeout_s).f0_hz
             - measure_ring(osc, vctrl_v=v_lo, timeout_s=timeout_s).f0_hz) / (v_hi - v_lo)
     t0 = time.perf_counter()
@@ -859,7 +851,7 @@ def measure_coupling_function(osc: RingOscillator, *, code: int, carrier_hz: flo
 
     if not (isinstance(m_a, int) and isinstance(m_b, int) and m_a >= 1 and m_b >= 1):
         raise CharacterizeError(f"m_a and m_b must be integers >= 1, not {m_a!r}, {m_b!r}")
-    dac = dac or cells.CouplerDAC(n_stages=osc.n_stages)
+    dac = dac or cells.dac_for(osc.process, n_stages=osc.n_stages)
     loads = [(0, 2, code)] * (m_a - 1) + [(1, 2, code)] * (m_b - 1)
     n = 3 if loads else 2
     period_s = 1 / carrier_hz
@@ -901,3 +893,58 @@ def measure_coupling_function(osc: RingOscillator, *, code: int, carrier_hz: flo
         f_open_hz=(float(trim.f_hz[0]), float(trim.f_hz[1])), vctrl_v=tuple(trim.vctrl_v),
         closing_shift_hz=(fit_a.coef[0] / (2 * np.pi), fit_b.coef[0] / (2 * np.pi)), cycles=cycles,
         seconds=time.perf_counter() - t0, t_s=grid, x_rad=x, deck=text)
+
+
+# --- loading by fan-out ---------------------------------------------------------------------
+@dataclass(frozen=True)
+class FanoutLoading:
+    """A cell's free-running frequency with m = 0..M couplers attached (coupling off, load
+    kept: `open_resistors`), all at one code, their far ends on a second cell.
+
+    f_hz[m]: the loaded cell's frequency with m couplers; shift_rel[m] = 1 − f_hz[m] / f_hz[0];
+    shift_per_coupler_rel: the mean shift per attached coupler, shift_rel[M] / M.
+    """
+
+    code: int
+    vctrl_v: float
+    f_hz: tuple[float, ...]
+    shift_rel: tuple[float, ...]
+    shift_per_coupler_rel: float
+
+
+def measure_fanout_loading(osc: RingOscillator, dac, *, m_max: int = 4, code: int = 4, vctrl_v: float | None = None,
+                           far_detune_rel: float = 0.15, cycles: int = 24,
+                           timeout_s: float = 120.0) -> FanoutLoading:
+    """Measure how a cell's frequency falls as couplers are attached to it (`FanoutLoading`).
+
+    For m = 0..m_max: an `array_bench` of two cells with m couplers at `code` between them,
+    each with its coupling off and its load kept (the bench the trims use), run `cycles`
+    periods after start-up; cell 0 (at `vctrl_v`, default the ring's nominal control) is
+    measured from its stage-0 rising edges. The far cell runs `far_detune_rel` faster (its
+    control raised on the tuning slope): a far end in step with the near one would hide the
+    capacitance between them (measured: two identical cells joined by open gm couplers pulled
+    each other into step and the load seemed to vanish), as an array's many far ends do not.
+    """
+    from hw.spice import cells, run
+
+    if not (isinstance(m_max, int) and m_max >= 1):
+        raise CharacterizeError(f"m_max must be an integer >= 1, not {m_max!r}")
+    v = osc.vctrl_nominal_v if vctrl_v is None else float(vctrl_v)
+    ring = measure_ring(osc, vctrl_v=v, timeout_s=timeout_s)
+    step = 0.02
+    slope = (measure_ring(osc, vctrl_v=v + step, timeout_s=timeout_s).f0_hz - ring.f0_hz) / step
+    v_far = v + far_detune_rel * ring.f0_hz / slope
+    period_s = 1 / ring.f0_hz
+    level = osc.process.vdd_v / 2
+    f = []
+    for m in range(m_max + 1):
+        stop_s = (cycles + 4) * period_s * (1.2 + 0.3 * m)  # loaded cells run slower
+        bench = cells.array_bench(osc, vctrl_v=[v, v_far], couplings={}, dac=dac.with_code(0),
+                                  loads=[(0, 1, code)] * m)
+        ic = {"n0_0": 0.0, "n0_1": osc.process.vdd_v, "n1_0": 0.0, "n1_1": osc.process.vdd_v}
+        tr = run.transient(cells.deck(bench, step_s=period_s / 100, stop_s=stop_s, ic=ic), stop_s=stop_s,
+                           timeout_s=timeout_s)
+        f.append(frequency_hz(tr.time_s, tr.v("n0_0"), level=level, skip_cycles=3))
+    shift = [1 - x / f[0] for x in f]
+    return FanoutLoading(code=int(code), vctrl_v=v, f_hz=tuple(f), shift_rel=tuple(shift),
+                         shift_per_coupler_rel=shift[-1] / m_max)

@@ -19,20 +19,26 @@ ERRORS = (CalibrationError, SpiceError, CharacterizeError, ArrayCheckError, Comp
 
 
 def cmd_cells_characterize(args: argparse.Namespace) -> int:
-    from hw.characterization import characterize_all
+    from hw.characterization import COUPLERS, characterize_all
+    from hw.spice.process import PROCESSES
     from hw.spice.run import unavailable_reason
 
     if args.workers < 1:
         raise CliError(f"--workers must be >= 1, not {args.workers}")
+    if args.process not in PROCESSES:
+        raise CliError(f"--process must be one of {', '.join(PROCESSES)}, not {args.process!r}")
+    if args.coupler not in COUPLERS:
+        raise CliError(f"--coupler must be one of {', '.join(COUPLERS)}, not {args.coupler!r}")
     reason = unavailable_reason()
     if reason is not None:
         raise SpiceError(f"cannot characterise without ngspice: {reason}")
     with tempfile.TemporaryDirectory(prefix="un0hw-cells-") as scratch:
         out_dir = args.plots if args.plots is not None else Path(scratch)
         cal = characterize_all(out_dir, quick=args.quick, progress=not args.no_progress, seed=args.seed,
-                               workers=args.workers, cal_path=args.output)
+                               workers=args.workers, cal_path=args.output, process=args.process,
+                               coupler=args.coupler)
     k = cal.coupler_k_rad_s
-    print(f"wrote {args.output} (measured, ngspice {cal.ngspice_version})")
+    print(f"wrote {args.output} (measured, ngspice {cal.ngspice_version}, process {args.process}, coupler {args.coupler})")
     print(f"  f0 {cal.f0_hz / 1e6:.1f} MHz, tuning {cal.f_min_hz / 1e6:.1f}-{cal.f_max_hz / 1e6:.1f} MHz, "
           f"nonlinearity {cal.tuning_nonlinearity:.1%}")
     print("  K_eff per code (rad/s): " + ", ".join(f"{x:.3g}" for x in k))
@@ -137,6 +143,12 @@ def register(sub) -> None:
                    help="folder for the PNG plots, the .cir decks and characterization.json (default: none kept)")
     c.add_argument("--seed", type=int, default=0, help="seed of the Monte Carlo draws and the transient noise")
     c.add_argument("--workers", type=int, default=2, help="processes for the Monte Carlo (default 2)")
+    c.add_argument("--process", default="generic180", metavar="{generic180,ptm45}",
+                   help="the model process the cells are built on (hw.spice.process): generic180, the level-1 "
+                        "180 nm-class cards (default), or ptm45, the PTM 45 nm HP BSIM4 cards")
+    c.add_argument("--coupler", default="resistive", metavar="{resistive,gm}",
+                   help="the coupler: resistive, the resistor DAC behind transmission gates (default), or gm, "
+                        "buffered taps driving a current-steering DAC that does not load the ring")
     c.add_argument("--no-progress", action="store_true", help="no progress bar")
     c.set_defaults(func=cmd_cells_characterize)
     paths(c, PathOption("output", "out-file", "-o/--output"), PathOption("plots", "out-dir", "--plots"))

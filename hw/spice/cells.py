@@ -23,7 +23,7 @@ from dataclasses import dataclass, field, replace
 
 from PySpice.Spice.Netlist import Circuit, SubCircuit
 
-from hw.spice.process import GENERIC_180NM, MosModel, Process
+from hw.spice.process import GENERIC_180NM, PTM_45NM, Card, MosModel, Process, process_named
 
 
 class CellError(ValueError):
@@ -44,10 +44,18 @@ class RingOscillator:
     l_starve_m: float = 0.36e-6  # 2 L_min: square-law is fair, lambda smaller
     c_load_f: float = 5e-15  # explicit MIM load per output node: sets f0 with known C
     process: Process = field(default=GENERIC_180NM)
+    # The control's operating point: the carrier's control (mid-range, where tuning is
+    # steepest both ways) and the range the characterisation sweeps (above V_TH, up to VDD).
+    vctrl_nominal_v: float = 1.0
+    vctrl_range_v: tuple[float, float] = (0.6, 1.8)
 
     def __post_init__(self) -> None:
         if not (isinstance(self.n_stages, int) and self.n_stages >= 3 and self.n_stages % 2 == 1):
             raise CellError(f"n_stages must be an odd integer >= 3, not {self.n_stages!r}")
+        lo, hi = self.vctrl_range_v
+        if not (0 < lo < self.vctrl_nominal_v < hi <= self.process.vdd_v * 1.2):
+            raise CellError(f"need 0 < vctrl_range_v[0] < vctrl_nominal_v < vctrl_range_v[1] <= 1.2 VDD, got "
+                            f"{self.vctrl_range_v!r} and {self.vctrl_nominal_v!r} (VDD {self.process.vdd_v} V)")
         for name in ("wn_m", "wp_m", "l_m", "wn_starve_m", "wp_starve_m", "l_starve_m"):
             if not getattr(self, name) > 0:
                 raise CellError(f"{name} must be > 0, not {getattr(self, name)!r}")
@@ -71,7 +79,7 @@ class RingOscillator:
         """
         p = self.process
         w_sum = self.wn_m + self.wp_m
-        c_gate = p.cox_f_per_m2 * self.l_m * w_sum
+        c_gate = p.cox_f_per_m2 * (self.l_m + p.nmos.dl_m) * w_sum  # effective L (BSIM4: L + XL - 2 LINT)
         c_ov = (p.nmos.cgso_f_per_m + p.nmos.cgdo_f_per_m) * w_sum + 2 * p.nmos.cgdo_f_per_m * w_sum
         c_junction = 0.0
         for w, card in ((self.wn_m, p.nmos), (self.wp_m, p.pmos)):
@@ -90,7 +98,7 @@ class RingOscillator:
                      (f"in{k}", "nmos", self.wn_m, self.l_m), (f"sn{k}", "nmos", self.wn_starve_m, self.l_starve_m)]
         return devs
 
-    def subcircuit(self, *, name: str | None = None, cards: dict[str, MosModel] | None = None) -> SubCircuit:
+    def subcircuit(self, *, name: str | None = None, cards: dict[str, Card] | None = None) -> SubCircuit:
         """Ports: vctrl, vdd (ring), vddb (bias branch), vss, then the stage outputs p0..p{N-1}.
 
         `cards` maps a device name (`device_names`) to its own model card, for Monte Carlo
@@ -102,7 +110,7 @@ class RingOscillator:
         sub = SubCircuit(name or self.subckt_name, "vctrl", "vdd", "vddb", "vss", *outs)
         cards = cards or {}
 
-        def model(dev: str, default: MosModel) -> str:
+        def model(dev: str, default: Card) -> str:
             return cards[dev].name if dev in cards else default.name
 
         nc, pc = self.process.nmos, self.process.pmos
@@ -133,9 +141,31 @@ class RingOscillator:
                 "source_perimeter": perim}
 
 
+def ring_for(process: Process | str) -> RingOscillator:
+    """The ring sized for a process (a `Process` or its registry name).
+
+    generic180: the defaults above. ptm45 (VDD 1.0 V, drawn L 45 nm, L_eff 17.5 nm):
+    - inverters at L_min, NMOS 0.18 um (4 L_min) and PMOS 0.36 um (2x: the PTM PMOS's
+      u0 is 0.37 of the NMOS's, strain narrows the gap in the on-current to ~2x);
+    - starving devices at 2 L_min (90 nm drawn, 62.5 nm effective), NMOS 0.18 um, PMOS
+      0.9 um wide so the mirror's V_SG stays below VDD at the top of the control range (the
+      ratio of the 180 nm cell);
+    - 1 fF of explicit load per node: nodes of ~1.5 fF, f0 a few GHz at mid-control;
+    - control over 0.45-1.0 V (VDD), the carrier's control at 0.7 V (mid-range).
+    """
+    process = process_named(process) if isinstance(process, str) else process
+    if process.key == "generic180":
+        return RingOscillator(process=process)
+    if process.key == "ptm45":
+        return RingOscillator(process=process, wn_m=0.18e-6, wp_m=0.36e-6, l_m=45e-9, wn_starve_m=0.18e-6,
+                              wp_starve_m=0.9e-6, l_starve_m=90e-9, c_load_f=1e-15, vctrl_nominal_v=0.7,
+                              vctrl_range_v=(0.45, 1.0))
+    raise CellError(f"no ring is sized for process {process.key!r}")
+
+
 def add_models(circuit: Circuit, process: Process) -> None:
     """Add the process's two MOSFET cards to a circuit (every bench needs them)."""
-    card: MosModel
+    card: Card
     for card in (process.nmos, process.pmos):
         circuit.model(card.name, card.polarity, **card.spice_params())
 
@@ -290,6 +320,11 @@ class CouplerDAC:
     # a cell keeps exactly the load its couplers put on it but is not coupled: the bench in
     # which `hw.measure.trim_array` measures each cell's loaded free-running frequency.
     open_resistors: bool = False
+    # The characterisation's first guess of K for its first code: a like-node resistor of
+    # r_ref_ohm coupled two cells with about k_ref_rad_s (measured, first slice at 180 nm);
+    # K scales with the conductance of the two paths.
+    k_ref_rad_s: float = 1.2e8
+    r_ref_ohm: float = 100e3
 
     def __post_init__(self) -> None:
         if not (isinstance(self.bits, int) and 2 <= self.bits <= 10):
@@ -328,6 +363,61 @@ class CouplerDAC:
             return 0.0
         sign = 1 if code > 0 else -1
         return sum(1 / self.branch_resistance_ohm(i, sign) for i in range(self.bits - 1) if abs(code) >> i & 1)
+
+    #: the raw-figure key of `strength` at full code (both paths); what the notes say of energy and load
+    STRENGTH_KEY = "coupler_conductance_full_s"
+    ENERGY_NOTE = "resistor dissipation"
+    LOAD_NOTE = "The coupler's switches load each ring node they touch (2(b-1) gates per coupler)"
+
+    def summary(self) -> str:
+        """One phrase for the calibration's notes."""
+        return f"sign-magnitude resistor DAC (r_lsb {self.r_lsb_ohm:g} ohm)"
+
+    def mismatched(self, rng) -> CouplerDAC:
+        """This DAC with every resistor drawn from its Pelgrom matching (Monte Carlo)."""
+        from hw.spice.process import sigma_resistor_rel
+
+        errors = tuple((name, float(rng.normal(0, sigma_resistor_rel(self.branch_resistance_ohm(bit, sign),
+                                                                       process=self.process))))
+                       for name, sign, bit, _, _ in self.branch_names())
+        return replace(self, r_errors=errors)
+
+    def strength(self, code: int | None = None) -> float:
+        """What K scales with from code to code: the path conductance, S."""
+        return self.path_conductance_s(code)
+
+    def k_guess_rad_s(self, code: int) -> float:
+        """A first guess of K_eff at `code` (before anything is measured)."""
+        return self.k_ref_rad_s * (2 * self.path_conductance_s(code) * self.r_ref_ohm)
+
+    def power_w(self, tr, *, ports: dict[str, str] | None = None):
+        """The coupler's dissipation over a transient of `pair_bench`: Σ over the enabled
+        branches of V_branch² / R_branch (nominal R; the switches' R_on is ~1 % of it)."""
+        import numpy as np
+
+        levels = self.enable_levels()
+        errors = dict(self.r_errors)
+        power = np.zeros_like(tr.time_s)
+        ports = ports or {"a0": "a0", "a1": "a1", "b0": "b0", "b1": "b1"}
+        for name, sign, bit, src, dst in self.branch_names():
+            if levels[f"{'ep' if sign > 0 else 'en'}{bit}"]:
+                r = self.branch_resistance_ohm(bit, sign) * (1 + errors.get(name, 0.0))
+                power += (tr.v(ports[src]) - tr.v(ports[dst])) ** 2 / r
+        return power
+
+    def device_count(self) -> dict[str, float]:
+        """Area proxy of one coupler: transistors and their drawn gate area (m²), and the
+        high-resistance poly's drawn area (m²: squares x the resistor width²)."""
+        from hw.spice.process import matching_of
+
+        m = self.bits - 1
+        match = matching_of(self.process)
+        squares = sum(2 * (self.branch_resistance_ohm(i, 1) + self.branch_resistance_ohm(i, -1))
+                      for i in range(m)) / match.r_sheet_ohm
+        w = self.wn_switch_m + self.wp_switch_m
+        # 2 m enable lines with an inverter each; 4 m branches with a transmission gate at each end
+        return {"transistors": 2 * 2 * m + 4 * m * 2 * 2, "gate_area_m2": (2 * m + 8 * m) * w * self.l_switch_m,
+                "resistor_area_m2": squares * match.w_res_m**2}
 
     def branch_names(self) -> list[tuple[str, int, int, str, str]]:
         """(name, sign, bit, from port, to port) of every resistor branch."""
@@ -398,7 +488,286 @@ class CouplerDAC:
         circuit.X(f"c_{a}{b}{tag}", self.subckt_name, f"{a}0", f"{a}1", f"{b}0", f"{b}1", supply, circuit.gnd, *ens)
 
 
-Coupler = ResistiveCoupler | CouplerDAC
+@dataclass(frozen=True, kw_only=True)
+class GmCouplerDAC:
+    """A coupler that does not load the ring: buffered taps and a current-steering DAC.
+
+    Each cell's p0 drives one tap buffer (two minimum inverters on the coupler supply, shared
+    by all the cell's outgoing couplers: `x` = p0, `xb` = its complement). A coupler between
+    cells a and b is two one-way injectors, a -> b at `code` and b -> a at `reverse_code`
+    (default: the same), so K_ij != K_ji is one setting away. An injector is a sign-magnitude
+    current DAC: magnitude bit i switches in (series enable switch, static level) an NMOS sink
+    and a PMOS source of 2^i x `i_lsb_a`, mirrored from two reference diodes fed by the
+    tile's bias (`i_lsb_a` each); the summed tail currents are steered, by a differential
+    pair on each side, either into the receiving cell's p0 or into a dummy (the other rail):
+
+        i_into_b(t) = -I(code) sgn(g(t)),   I(code) = |code| i_lsb_a,
+
+    with the steering gate g = xb of the sender for c > 0 (current flows in while the
+    sender's p0 is high: pulls the receiver's p0 towards the sender's, in phase) and g = x
+    for c < 0 (anti-phase): the sign is the tap choice. The receiving node sees only the two
+    steering switches' drains per coupler, the sending ring only its one buffer whatever its
+    fan-out: the load by fan-out that the resistor DAC's 12 transmission-gate devices per
+    node put on the ring (20 % of f0 per coupler at 180 nm) is gone, to a few switch drains.
+
+    Energy: the tails run all the time (steered, never off): 2 I(code) from the coupler
+    supply, and the sunk half is charge the receiving ring's supply put on its node
+    (`power_w` counts both), plus the buffers' C V^2 and the reference branches.
+
+    `open_resistors` (the name the trim and load benches use for "coupling off, load kept"):
+    the reference currents are zero, so no tail current flows; switches, buffers and their
+    toggling stay. `i_errors`: relative error of each bit's current, by source device name
+    (`source_names`), for Monte Carlo (applied as that device's width).
+    """
+
+    bits: int = 4
+    i_lsb_a: float = 1.0e-6
+    n_stages: int = 5
+    code: int = 0
+    reverse_code: int | None = None  # b -> a; None: the same as a -> b (symmetric)
+    process: Process = field(default=GENERIC_180NM)
+    # current sources (long channel: matching, output resistance), enable and steering switches, tap buffer
+    wn_src_m: float = 0.5e-6  # unit NMOS sink: KP/2 W/L V_ov^2 = 1 uA at V_ov ~ 0.15 V (generic180)
+    wp_src_m: float = 1.5e-6  # unit PMOS source (holes ~1/2.8)
+    l_src_m: float = 1.0e-6
+    wn_switch_m: float = 0.22e-6
+    wp_switch_m: float = 0.44e-6
+    l_switch_m: float = 0.18e-6
+    open_resistors: bool = False
+    i_errors: tuple[tuple[str, float], ...] = ()
+    # first guess of K at full code (measured at 180 nm, first run)
+    k_full_guess_rad_s: float = 1.0e8
+    v_ov_src_v: float = 0.15  # the sources' overdrive: current mismatch 2 sigma(VTH) / V_ov
+    cascode_gate_rel: float = 0.5  # NMOS output cascode's gate at this x VDD, the PMOS one's at 1 - this
+
+    STRENGTH_KEY = "coupler_current_full_a"
+    ENERGY_NOTE = "energy from the coupler supply plus the charge it sinks from the receiving node, x VDD"
+    LOAD_NOTE = ("The coupler loads a ring only by the two steering-switch drains on the receiving node (and a "
+                 "cell's p0 by its one shared tap buffer)")
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.bits, int) and 2 <= self.bits <= 10):
+            raise CellError(f"bits must be an integer in 2..10, not {self.bits!r}")
+        if not self.i_lsb_a > 0:
+            raise CellError(f"i_lsb_a must be > 0, not {self.i_lsb_a!r}")
+        if not (isinstance(self.n_stages, int) and self.n_stages >= 3 and self.n_stages % 2 == 1):
+            raise CellError(f"n_stages must be an odd integer >= 3, not {self.n_stages!r}")
+        for name in ("code", "reverse_code"):
+            c = getattr(self, name)
+            if name == "reverse_code" and c is None:
+                continue
+            if isinstance(c, bool) or not isinstance(c, int) or abs(c) > self.max_code:
+                raise CellError(f"{name} must be an integer in -{self.max_code}..{self.max_code} "
+                                f"({self.bits}-bit sign-magnitude), not {c!r}")
+
+    @property
+    def max_code(self) -> int:
+        return 2 ** (self.bits - 1) - 1
+
+    @property
+    def subckt_name(self) -> str:
+        return f"un0_gmdac{self.bits}" + ("_off" if self.open_resistors else "")
+
+    def with_code(self, code: int) -> GmCouplerDAC:
+        return replace(self, code=code)
+
+    def describe(self) -> str:
+        back = "" if self.reverse_code is None else f", reverse {self.reverse_code:+d}"
+        return f"gm coupler DAC {self.bits} bits, code {self.code:+d}{back}"
+
+    def summary(self) -> str:
+        return (f"sign-magnitude current-steering (gm) DAC behind buffered taps (i_lsb {self.i_lsb_a:g} A, "
+                f"one-way injectors both ways)")
+
+    def strength(self, code: int | None = None) -> float:
+        """What K scales with from code to code: the injected current I(code), A."""
+        code = self.code if code is None else code
+        return abs(code) * self.i_lsb_a
+
+    def k_guess_rad_s(self, code: int) -> float:
+        return self.k_full_guess_rad_s * abs(code) / self.max_code
+
+    def source_names(self) -> list[tuple[str, str, int]]:
+        """(device, polarity, bit) of every bit current source of one injector."""
+        return [(f"{pol[0]}s{i}", pol, i) for i in range(self.bits - 1) for pol in ("nmos", "pmos")]
+
+    def mismatched(self, rng) -> GmCouplerDAC:
+        """Every bit current drawn from Pelgrom: sigma(I)/I = sqrt((2 sigma_VTH / V_ov)^2 + sigma_beta^2)."""
+        from hw.spice.process import sigma_beta_rel, sigma_vth_v
+
+        errors = []
+        for name, pol, bit in self.source_names():
+            w = (self.wn_src_m if pol == "nmos" else self.wp_src_m) * 2**bit
+            s = math.hypot(2 * sigma_vth_v(w, self.l_src_m, process=self.process) / self.v_ov_src_v,
+                           sigma_beta_rel(w, self.l_src_m, process=self.process))
+            errors.append((name, float(rng.normal(0.0, s))))
+        return replace(self, i_errors=tuple(errors))
+
+    def _diffusion(self, w_m: float) -> dict[str, float]:
+        ld = self.process.l_diff_m
+        area, perim = w_m * ld, 2 * (w_m + ld)
+        return {"drain_area": area, "source_area": area, "drain_perimeter": perim, "source_perimeter": perim}
+
+    def tap_subcircuit(self) -> SubCircuit:
+        """Ports: p (the ring's p0), x (= p, buffered), xb (= not p), vddc, vss."""
+        sub = SubCircuit(f"un0_gmtap_{self.process.key}", "p", "x", "xb", "vddc", "vss")
+        pn, pp = self.process.nmos.name, self.process.pmos.name
+        for k, (inp, out) in enumerate((("p", "xb"), ("xb", "x"))):
+            sub.M(f"n{k}", out, inp, "vss", "vss", model=pn, w=self.wn_switch_m, l=self.l_switch_m,
+                  **self._diffusion(self.wn_switch_m))
+            sub.M(f"p{k}", out, inp, "vddc", "vddc", model=pp, w=self.wp_switch_m, l=self.l_switch_m,
+                  **self._diffusion(self.wp_switch_m))
+        return sub
+
+    def subcircuit(self) -> SubCircuit:
+        """One injector. Ports: g, gb (steering gate and its complement), out (the receiving
+        node, through the bench's current probe), vddc, vss, then the enables e0.. (static)."""
+        m = self.bits - 1
+        sub = SubCircuit(self.subckt_name, "g", "gb", "out", "vddc", "vss", *[f"e{i}" for i in range(m)])
+        pn, pp = self.process.nmos.name, self.process.pmos.name
+        errors = dict(self.i_errors)
+        i_ref = 0.0 if self.open_resistors else self.i_lsb_a
+        # references: the tile's bias current into an NMOS diode (nb) and out of a PMOS diode (pb)
+        sub.I("rn", "vddc", "nb", i_ref)
+        sub.M("dn", "nb", "nb", "vss", "vss", model=pn, w=self.wn_src_m, l=self.l_src_m, **self._diffusion(self.wn_src_m))
+        sub.I("rp", "pb", "vss", i_ref)
+        sub.M("dp", "pb", "pb", "vddc", "vddc", model=pp, w=self.wp_src_m, l=self.l_src_m,
+              **self._diffusion(self.wp_src_m))
+        for i in range(m):
+            # the enable's complement for the PMOS switch, as in the resistor DAC
+            sub.M(f"vn{i}", f"e{i}_b", f"e{i}", "vss", "vss", model=pn, w=self.wn_switch_m, l=self.l_switch_m)
+            sub.M(f"vp{i}", f"e{i}_b", f"e{i}", "vddc", "vddc", model=pp, w=self.wp_switch_m, l=self.l_switch_m)
+            wn = self.wn_src_m * 2**i * (1 + errors.get(f"ns{i}", 0.0))
+            wp = self.wp_src_m * 2**i * (1 + errors.get(f"ps{i}", 0.0))
+            sub.M(f"ns{i}", f"sn{i}", "nb", "vss", "vss", model=pn, w=wn, l=self.l_src_m, **self._diffusion(wn))
+            sub.M(f"en{i}", "tn", f"e{i}", f"sn{i}", "vss", model=pn, w=self.wn_switch_m, l=self.l_switch_m,
+                  **self._diffusion(self.wn_switch_m))
+            sub.M(f"ps{i}", f"sp{i}", "pb", "vddc", "vddc", model=pp, w=wp, l=self.l_src_m, **self._diffusion(wp))
+            sub.M(f"ep{i}", "tp", f"e{i}_b", f"sp{i}", "vddc", model=pp, w=self.wp_switch_m, l=self.l_switch_m,
+                  **self._diffusion(self.wp_switch_m))
+        # steering: g high -> the NMOS tail sinks from `out`, the PMOS tail dumps to vss;
+        #           g low  -> the PMOS tail sources into `out`, the NMOS tail draws from vddc
+        sw_n, sw_p = self._diffusion(self.wn_switch_m), self._diffusion(self.wp_switch_m)
+        sub.M("on", "cn", "g", "tn", "vss", model=pn, w=self.wn_switch_m, l=self.l_switch_m, **sw_n)
+        sub.M("dun", "vddc", "gb", "tn", "vss", model=pn, w=self.wn_switch_m, l=self.l_switch_m, **sw_n)
+        sub.M("op", "cp", "g", "tp", "vddc", model=pp, w=self.wp_switch_m, l=self.l_switch_m, **sw_p)
+        sub.M("dup", "vss", "gb", "tp", "vddc", model=pp, w=self.wp_switch_m, l=self.l_switch_m, **sw_p)
+        # output cascodes at a fixed gate (the tile's bias, VDD/2 here): the receiving node sees
+        # their two drains only; the steering switches' gate swing and the tail nodes' charge
+        # stay behind them
+        sub.M("kn", "out", "vkn", "cn", "vss", model=pn, w=self.wn_switch_m, l=self.l_switch_m, **sw_n)
+        sub.M("kp", "out", "vkp", "cp", "vddc", model=pp, w=self.wp_switch_m, l=self.l_switch_m, **sw_p)
+        sub.V("kn", "vkn", "vss", self.process.vdd_v * self.cascode_gate_rel)
+        sub.V("kp", "vkp", "vss", self.process.vdd_v * (1 - self.cascode_gate_rel))
+        return sub
+
+    def enable_levels(self, code: int | None = None) -> list[bool]:
+        code = self.code if code is None else code
+        return [bool(abs(code) >> i & 1) for i in range(self.bits - 1)]
+
+    @staticmethod
+    def probe_name(src: str, dst: str, tag: str = "") -> str:
+        """The 0 V source that meters the current an injector puts into cell `dst` (its branch
+        current is that current, positive into the cell)."""
+        return f"gi_{src}{dst}{tag}"
+
+    def add_to(self, circuit: Circuit, *, a: str, b: str, supply: str = "vddc", tag: str = "") -> None:
+        """Add the two one-way injectors between cells whose top-level outputs are `{a}0..` and
+        `{b}0..`, and each cell's tap buffer unless it has one (one per cell, `Xtap_{cell}`)."""
+        names = {sub.name for sub in circuit.subcircuits}
+        tap = self.tap_subcircuit()
+        if tap.name not in names:
+            circuit.subcircuit(tap)
+        if self.subckt_name not in names:
+            circuit.subcircuit(self.subcircuit())
+        for cell in (a, b):
+            try:
+                circuit.element(f"Xtap_{cell}")
+            except KeyError:
+                circuit.X(f"tap_{cell}", tap.name, f"{cell}0", f"{cell}_x", f"{cell}_xb", supply, circuit.gnd)
+        back = self.code if self.reverse_code is None else self.reverse_code
+        for src, dst, code in ((a, b, self.code), (b, a, back)):
+            g, gb = (f"{src}_xb", f"{src}_x") if code >= 0 else (f"{src}_x", f"{src}_xb")
+            probe = self.probe_name(src, dst, tag)
+            ens = [supply if on else circuit.gnd for on in self.enable_levels(code)]
+            circuit.X(f"g_{src}{dst}{tag}", self.subckt_name, g, gb, f"{probe}_n", supply, circuit.gnd, *ens)
+            circuit.V(probe, f"{probe}_n", f"{dst}0", 0)
+
+    def probes(self, a: str = "a", b: str = "b", tag: str = "") -> tuple[str, str]:
+        return self.probe_name(a, b, tag), self.probe_name(b, a, tag)
+
+    def power_w(self, tr, *, a: str = "a", b: str = "b"):
+        """Power the coupler costs over a transient of `pair_bench`: VDD x (the current it draws
+        from its supply `vddc` + the current it sinks from the receiving nodes, which their
+        rings' supply put there)."""
+        import numpy as np
+
+        vdd = self.process.vdd_v
+        p = vdd * -tr.i("vddc")
+        for probe in self.probes(a, b):
+            p = p + vdd * np.maximum(-tr.i(f"v{probe}"), 0.0)
+        return p
+
+    def device_count(self) -> dict[str, float]:
+        """Area proxy of one coupler, both injectors: transistors and their drawn gate area
+        (m²), and resistor area (none). The per-cell tap buffer (4 devices) is shared by the
+        cell's whole fan-out and left out."""
+        m = self.bits - 1
+        w_sw, w_src = self.wn_switch_m + self.wp_switch_m, self.wn_src_m + self.wp_src_m
+        # reference diodes 2, per bit: enable inverter 2, sources 2, enable switches 2; steering 4, cascodes 2
+        per_injector = 2 + 6 * m + 4 + 2
+        gate = w_src * self.l_src_m * (1 + (2**m - 1)) + w_sw * self.l_switch_m * (2 * m + 2 + 1)
+        return {"transistors": 2 * per_injector, "gate_area_m2": 2 * gate, "resistor_area_m2": 0.0}
+
+def dac_for(process: Process | str, *, n_stages: int = 5) -> CouplerDAC:
+    """The resistor coupler DAC sized for a process (a `Process` or its registry name).
+
+    generic180: the defaults above. ptm45: switches NMOS 0.09/0.045 um and PMOS 0.18/0.045 um
+    (R_on ~ 10-20 kOhm, a few % of the smallest resistor); r_lsb 1.0 MOhm. Why 1.0 MOhm: a
+    coupler's K relative to the carrier scales as G / (2 pi f0 C_node); at 45 nm the cell's
+    2 pi f0 C_node (2.5 GHz x 2.2 fF = 3.5e-5 S) is ~1.3x the 180 nm cell's (2.7e-5 S), so
+    1.4 MOhm / 1.3 ~ 1.0 MOhm keeps K_max at a few % of the carrier (measured: K(+7) = 4.95e8
+    rad/s, 3.1 % of 2 pi f0, with a 2 x 143 kOhm full code; hence the K guess 3.5e8 rad/s for
+    a 100 kOhm resistor).
+    """
+    process = process_named(process) if isinstance(process, str) else process
+    if process.key == "generic180":
+        return CouplerDAC(n_stages=n_stages, process=process)
+    if process.key == "ptm45":
+        return CouplerDAC(n_stages=n_stages, process=process, r_lsb_ohm=1.0e6, wn_switch_m=0.09e-6,
+                          wp_switch_m=0.18e-6, l_switch_m=45e-9, k_ref_rad_s=3.5e8)
+    raise CellError(f"no coupler DAC is sized for process {process.key!r}")
+
+
+def gm_dac_for(process: Process | str, *, n_stages: int = 5) -> GmCouplerDAC:
+    """The gm (current-steering) coupler sized for a process.
+
+    generic180: the defaults above. ptm45: unit sources NMOS 0.2/0.2 um and PMOS 0.5/0.2 um
+    (V_ov ~ 0.15 V at 1 uA), switches and buffers at 0.09/0.045 um and 0.18/0.045 um.
+    """
+    process = process_named(process) if isinstance(process, str) else process
+    if process.key == "generic180":
+        return GmCouplerDAC(n_stages=n_stages, process=process)
+    if process.key == "ptm45":
+        return GmCouplerDAC(n_stages=n_stages, process=process, wn_src_m=0.2e-6, wp_src_m=0.5e-6, l_src_m=0.2e-6,
+                            wn_switch_m=0.09e-6, wp_switch_m=0.18e-6, l_switch_m=45e-9, k_full_guess_rad_s=5e8)
+    raise CellError(f"no gm coupler is sized for process {process.key!r}")
+
+
+#: the couplers by name: `un0hw cells characterize --coupler NAME`
+COUPLERS = ("resistive", "gm")
+
+
+def coupler_for(process: Process | str, kind: str = "resistive", *, n_stages: int = 5) -> CouplerDAC | GmCouplerDAC:
+    """The coupler DAC of `kind` ("resistive" or "gm") sized for a process."""
+    if kind == "resistive":
+        return dac_for(process, n_stages=n_stages)
+    if kind == "gm":
+        return gm_dac_for(process, n_stages=n_stages)
+    raise CellError(f"coupler must be one of {', '.join(COUPLERS)}, not {kind!r}")
+
+
+Coupler = ResistiveCoupler | CouplerDAC | GmCouplerDAC
 
 
 def pair_bench(osc: RingOscillator, coupler: Coupler, *, vctrl_a_v: float, vctrl_b_v: float,
@@ -443,7 +812,7 @@ def array_bench(osc: RingOscillator, *, vctrl_v: list[float] | tuple[float, ...]
     both cells (its switches, set by the code), without its coupling — the fan-out of a
     cell in a larger array. Supplies as in `pair_bench`.
     """
-    dac = dac or CouplerDAC(n_stages=osc.n_stages)
+    dac = dac or dac_for(osc.process, n_stages=osc.n_stages)
     n = len(vctrl_v)
     c = Circuit(f"{osc.subckt_name} array of {n} cells, {len(couplings)} couplers ({dac.bits}-bit DAC)")
     add_models(c, osc.process)

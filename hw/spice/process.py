@@ -1,6 +1,12 @@
-"""The one place that states the process: a generic ~180 nm CMOS, written as ngspice level-1 cards.
+"""The one place that states the processes: every card parameter, supply and matching figure.
 
-No vendor PDK is available, so these are textbook-scale numbers for a 1.8 V, 180 nm-class
+Two processes, by registry name (`PROCESSES`, `process_named`):
+
+- ``generic180``: a generic ~180 nm CMOS written as ngspice level-1 cards (below);
+- ``ptm45``: the Predictive Technology Model's 45 nm high-performance node (metal gate,
+  high-k, strained Si) as BSIM4 cards, ngspice level 54 (`PTM_45NM`, further down).
+
+generic180. No vendor PDK is available, so these are textbook-scale numbers for a 1.8 V, 180 nm-class
 process. Level 1 (Shichman-Hodges) has no velocity saturation or short-channel effects:
 at L = 0.18 um it overestimates the on-current, so KP below is the *effective*
 transconductance (mobility already degraded by the vertical field), not mu0*Cox, and the
@@ -17,7 +23,7 @@ VTH ~ 0.4-0.5 V, tox ~ 4 nm).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 EPS_OX_F_PER_M = 3.453e-11  # permittivity of SiO2: 3.9 * 8.854e-12 F/m
 
@@ -65,6 +71,98 @@ class MosModel:
             "pb": self.pb_v,
         }
 
+    @property
+    def vth_v(self) -> float:
+        """Zero-bias threshold, V (negative for PMOS)."""
+        return self.vto_v
+
+    @property
+    def dl_m(self) -> float:
+        """Effective minus drawn channel length (level 1 here: none)."""
+        return 0.0
+
+    def mismatched(self, *, name: str, dvth_v: float, dbeta_rel: float) -> MosModel:
+        """This card with |VTH| raised by `dvth_v` and the current factor scaled by 1 + `dbeta_rel`."""
+        vto = self.vto_v + (dvth_v if self.polarity == "nmos" else -dvth_v)
+        return replace(self, name=name, vto_v=vto, kp_a_per_v2=self.kp_a_per_v2 * (1 + dbeta_rel))
+
+
+@dataclass(frozen=True, kw_only=True)
+class Bsim4Model:
+    """One BSIM4 MOSFET card (ngspice level 54).
+
+    The fields Python reads (threshold, mobility, oxide, the capacitances of the node
+    estimate) are named with units; `params` holds the rest of the card by its ngspice
+    parameter name (SI units), as the model source states it.
+    """
+
+    name: str
+    polarity: str  # "nmos" | "pmos"
+    vth0_v: float  # long-channel zero-bias threshold (negative for PMOS)
+    u0_m2_per_vs: float  # low-field mobility
+    toxe_m: float  # electrical gate-oxide thickness (equivalent SiO2): Cox = eps_ox / toxe
+    xl_m: float  # drawn-length offset from masking/etch: L_eff = L + XL - 2 LINT
+    lint_m: float  # length reduction per side
+    cgso_f_per_m: float  # gate-source overlap capacitance per metre of width (bias independent)
+    cgdo_f_per_m: float
+    cj_f_per_m2: float  # CJS = CJD: bottom junction capacitance per area
+    cjsw_f_per_m: float  # CJSWS = CJSWD: sidewall (isolation edge) capacitance per perimeter
+    params: tuple[tuple[str, float], ...] = field(default=())
+    version: str = "4.8"  # ngspice's BSIM4 release that runs the card (level 54)
+
+    def __post_init__(self) -> None:
+        if self.polarity not in ("nmos", "pmos"):
+            raise ValueError(f"polarity must be 'nmos' or 'pmos', not {self.polarity!r}")
+        named = {"vth0", "u0", "toxe", "xl", "lint", "cgso", "cgdo", "cjs", "cjd", "cjsws", "cjswd", "level",
+                 "version"}
+        clash = sorted(named & {k for k, _ in self.params})
+        if clash:
+            raise ValueError(f"params must not repeat a named field, got {clash}")
+
+    @property
+    def tox_m(self) -> float:
+        """The oxide thickness the node-capacitance estimate uses (electrical, toxe)."""
+        return self.toxe_m
+
+    @property
+    def vth_v(self) -> float:
+        return self.vth0_v
+
+    @property
+    def dl_m(self) -> float:
+        """Effective minus drawn channel length, XL - 2 LINT."""
+        return self.xl_m - 2 * self.lint_m
+
+    def spice_params(self) -> dict[str, float | str]:
+        """The card's parameters by ngspice name, for `Circuit.model(name, polarity, **params)`."""
+        return {"level": 54, "version": self.version, "vth0": self.vth0_v, "u0": self.u0_m2_per_vs,
+                "toxe": self.toxe_m, "xl": self.xl_m, "lint": self.lint_m, "cgso": self.cgso_f_per_m,
+                "cgdo": self.cgdo_f_per_m, "cjs": self.cj_f_per_m2, "cjd": self.cj_f_per_m2,
+                "cjsws": self.cjsw_f_per_m, "cjswd": self.cjsw_f_per_m, **dict(self.params)}
+
+    def mismatched(self, *, name: str, dvth_v: float, dbeta_rel: float) -> Bsim4Model:
+        """This card with |VTH0| raised by `dvth_v` and the mobility (current factor) scaled by 1 + `dbeta_rel`."""
+        vth0 = self.vth0_v + (dvth_v if self.polarity == "nmos" else -dvth_v)
+        return replace(self, name=name, vth0_v=vth0, u0_m2_per_vs=self.u0_m2_per_vs * (1 + dbeta_rel))
+
+
+Card = MosModel | Bsim4Model
+
+
+class ProcessError(ValueError):
+    """A process was asked for by a name the registry does not hold."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Matching:
+    """Pelgrom mismatch coefficients of a process: sigma(dX) = A / sqrt(W L)."""
+
+    a_vt_v_m: float  # threshold, V m
+    a_beta_m: float  # current factor, relative, m
+    a_r_m: float  # high-resistance poly resistor, relative, m
+    r_sheet_ohm: float  # that poly's sheet resistance, ohm per square
+    w_res_m: float  # drawn width of the coupler resistors
+
 
 @dataclass(frozen=True, kw_only=True)
 class Process:
@@ -75,8 +173,10 @@ class Process:
     l_min_m: float
     # Drain/source diffusion length beyond the gate (for AD = W*L_DIFF, PD = 2*(W+L_DIFF)).
     l_diff_m: float
-    nmos: MosModel
-    pmos: MosModel
+    nmos: Card
+    pmos: Card
+    key: str = "generic180"  # the registry name (`PROCESSES`)
+    matching: Matching | None = None  # None: the generic 180 nm figures below
 
     @property
     def cox_f_per_m2(self) -> float:
@@ -145,23 +245,135 @@ R_SHEET_HIPOLY_OHM = 1.0e3  # high-resistance poly, ohm per square (typical 180 
 W_RES_M = 0.4e-6  # drawn width of the coupler resistors
 
 
-def sigma_vth_v(w_m: float, l_m: float) -> float:
+GENERIC_180NM_MATCHING = Matching(a_vt_v_m=A_VT_V_M, a_beta_m=A_BETA_M, a_r_m=A_R_M,
+                                  r_sheet_ohm=R_SHEET_HIPOLY_OHM, w_res_m=W_RES_M)
+
+
+def matching_of(process: Process | None) -> Matching:
+    """The process's Pelgrom coefficients (the generic 180 nm ones when it states none)."""
+    return GENERIC_180NM_MATCHING if process is None or process.matching is None else process.matching
+
+
+def sigma_vth_v(w_m: float, l_m: float, *, process: Process | None = None) -> float:
     """Pelgrom threshold mismatch of one device, V (standard deviation)."""
-    return A_VT_V_M / (w_m * l_m) ** 0.5
+    return matching_of(process).a_vt_v_m / (w_m * l_m) ** 0.5
 
 
-def sigma_beta_rel(w_m: float, l_m: float) -> float:
+def sigma_beta_rel(w_m: float, l_m: float, *, process: Process | None = None) -> float:
     """Pelgrom current-factor mismatch of one device, relative (standard deviation)."""
-    return A_BETA_M / (w_m * l_m) ** 0.5
+    return matching_of(process).a_beta_m / (w_m * l_m) ** 0.5
 
 
-def sigma_resistor_rel(r_ohm: float) -> float:
-    """Relative mismatch of a high-poly resistor of value r drawn W_RES_M wide."""
-    length_m = r_ohm / R_SHEET_HIPOLY_OHM * W_RES_M
-    return A_R_M / (W_RES_M * length_m) ** 0.5
+def sigma_resistor_rel(r_ohm: float, *, process: Process | None = None) -> float:
+    """Relative mismatch of a high-poly resistor of value r drawn `w_res_m` wide."""
+    m = matching_of(process)
+    length_m = r_ohm / m.r_sheet_ohm * m.w_res_m
+    return m.a_r_m / (m.w_res_m * length_m) ** 0.5
 
 
 # --- noise ---------------------------------------------------------------------------------
 BOLTZMANN_J_PER_K = 1.380649e-23
 TEMPERATURE_K = 300.0
 GAMMA_CHANNEL = 2.0 / 3.0  # long-channel thermal-noise factor of a saturated MOSFET (van der Ziel)
+
+
+# --- ptm45: the Predictive Technology Model, 45 nm high performance, as BSIM4 cards -------
+# Source: Predictive Technology Model (PTM), Nanoscale Integration and Modeling group, Arizona
+# State University (ptm.asu.edu), "PTM-MG" 45 nm high-performance model, file 45nm_HP.pm of
+# release v2.1 (2008): metal gate / high-k / strained Si, BSIM4 4.0 cards, nominal VDD 1.0 V.
+# The values below are that card's, written out here parameter by parameter (grouped, SI
+# units); ngspice 39 runs them with its BSIM4 4.8 code (level 54; `Bsim4Model.version`), which
+# reads a 4.0 card. Drawn L = 45 nm; XL = -20 nm and LINT = 3.75 nm give L_eff = 17.5 nm.
+# Zhao and Cao, "New generation of Predictive Technology Model for sub-45 nm early design
+# exploration", IEEE TED 53(11), 2006, describe how the cards were fitted.
+_PTM45_COMMON: dict[str, float] = {
+    # model selectors (as the PTM card sets them)
+    "binunit": 1, "paramchk": 1, "mobmod": 0, "capmod": 2, "igcmod": 1, "igbmod": 1, "geomod": 1,
+    "diomod": 1, "rdsmod": 0, "rbodymod": 1, "rgatemod": 1, "permod": 1, "acnqsmod": 0, "trnqsmod": 0,
+    # geometry and oxide
+    "tnom": 27, "toxp": 1e-9, "epsrox": 3.9, "wint": 5e-9, "ll": 0, "wl": 0, "lln": 1, "wln": 1,
+    "lw": 0, "ww": 0, "lwn": 1, "wwn": 1, "lwl": 0, "wwl": 0, "xpart": 0, "xj": 1.4e-8,
+    # threshold and short-channel effects
+    "k1": 0.4, "k3": 0, "k3b": 0, "w0": 2.5e-6, "dvt0": 1, "dvt1": 2, "dvt0w": 0, "dvt1w": 0,
+    "dvt2w": 0, "dsub": 0.1, "minv": 0.05, "voffl": 0, "lpe0": 0, "lpeb": 0, "ngate": 1e23,
+    "nsd": 2e20, "phin": 0, "cdsc": 0, "cdscb": 0, "cdscd": 0, "cit": 0, "eta0": 0.0055, "etab": 0,
+    # mobility, saturation, output conductance
+    "uc": 0, "a0": 1, "a1": 0, "a2": 1, "b0": 0, "b1": 0, "dwg": 0, "dwb": 0, "pdiblc1": 0.001,
+    "pdiblc2": 0.001, "pvag": 1e-20, "delta": 0.01, "pscbe1": 8.14e8, "fprout": 0.2, "pdits": 0.08,
+    "pditsd": 0.23, "pditsl": 2.3e6,
+    # series resistance
+    "rsh": 5, "rdsw": 155, "rdswmin": 0, "rdwmin": 0, "rswmin": 0, "prwg": 0, "prwb": 0, "wr": 1,
+    # impact ionisation, GIDL, gate tunnelling
+    "alpha0": 0.074, "alpha1": 0.005, "beta0": 30, "agidl": 0.0002, "bgidl": 2.1e9, "cgidl": 0.0002,
+    "egidl": 0.8, "aigbacc": 0.012, "bigbacc": 0.0028, "cigbacc": 0.002, "nigbacc": 1,
+    "aigbinv": 0.014, "bigbinv": 0.004, "cigbinv": 0.004, "eigbinv": 1.1, "nigbinv": 3, "nigc": 1,
+    "poxedge": 1, "pigcd": 1, "ntox": 1, "xrcrg1": 12, "xrcrg2": 5,
+    # capacitance (cgso, cgdo are named fields)
+    "cgbo": 2.56e-11, "cgdl": 2.653e-10, "cgsl": 2.653e-10, "ckappas": 0.03, "ckappad": 0.03,
+    "acde": 1, "moin": 15, "noff": 0.9, "voffcv": 0.02,
+    # temperature
+    "kt1": -0.11, "kt1l": 0, "kt2": 0.022, "ute": -1.5, "ua1": 4.31e-9, "ub1": 7.61e-18,
+    "uc1": -5.6e-11, "prt": 0, "at": 33000,
+    # noise model selectors
+    "fnoimod": 1, "tnoimod": 0,
+    # junction diodes (cjs/cjd, cjsws/cjswd are named fields)
+    "jss": 1e-4, "jsws": 1e-11, "jswgs": 1e-10, "njs": 1, "ijthsfwd": 0.01, "ijthsrev": 0.001,
+    "bvs": 10, "xjbvs": 1, "jsd": 1e-4, "jswd": 1e-11, "jswgd": 1e-10, "njd": 1, "ijthdfwd": 0.01,
+    "ijthdrev": 0.001, "bvd": 10, "xjbvd": 1, "pbs": 1, "mjs": 0.5, "pbsws": 1, "mjsws": 0.33,
+    "pbswgs": 1, "cjswgs": 3e-10, "mjswgs": 0.33, "pbd": 1, "mjd": 0.5, "pbswd": 1, "mjswd": 0.33,
+    "pbswgd": 1, "cjswgd": 5e-10, "mjswgd": 0.33, "tpb": 0.005, "tcj": 0.001, "tpbsw": 0.005,
+    "tcjsw": 0.001, "tpbswg": 0.005, "tcjswg": 0.001, "xtis": 3, "xtid": 3,
+    # layout-dependent parasitics, gate and body resistance
+    "dmcg": 0, "dmci": 0, "dmdg": 0, "dmcgt": 0, "dwj": 0, "xgw": 0, "xgl": 0, "rshg": 0.4,
+    "gbmin": 1e-10, "rbpb": 5, "rbpd": 15, "rbps": 15, "rbdb": 15, "rbsb": 15, "ngcon": 1,
+}
+_PTM45_NMOS: dict[str, float] = {
+    "toxm": 1.25e-9, "toxref": 1.25e-9, "dtox": 2.5e-10, "k2": 0, "dvt2": 0, "dvtp0": 1e-10,
+    "dvtp1": 0.1, "ndep": 3.24e18, "voff": -0.13, "nfactor": 2.22, "vfb": -0.55, "ua": 6e-10,
+    "ub": 1.2e-18, "vsat": 170000, "ags": 0, "keta": 0.04, "pclm": 0.02, "pdiblcb": -0.005,
+    "drout": 0.5, "pscbe2": 1e-7, "rsw": 80, "rdw": 80, "aigc": 0.02, "bigc": 0.0025, "cigc": 0.002,
+    "aigsd": 0.02, "bigsd": 0.0025, "cigsd": 0.002,
+}
+_PTM45_PMOS: dict[str, float] = {
+    "toxm": 1.3e-9, "toxref": 1.3e-9, "dtox": 3e-10, "k2": -0.01, "dvt2": -0.032, "dvtp0": 1e-11,
+    "dvtp1": 0.05, "ndep": 2.44e18, "voff": -0.126, "nfactor": 2.1, "vfb": 0.55, "ua": 2e-9,
+    "ub": 5e-19, "vsat": 150000, "ags": 1e-20, "keta": -0.047, "pclm": 0.12, "pdiblcb": 3.4e-8,
+    "drout": 0.56, "pscbe2": 9.58e-7, "rsw": 75, "rdw": 75, "aigc": 0.010687, "bigc": 0.0012607,
+    "cigc": 0.0008, "aigsd": 0.010687, "bigsd": 0.0012607, "cigsd": 0.0008,
+}
+
+PTM_45NM = Process(
+    name="ptm45-hp-bsim4",
+    key="ptm45",
+    vdd_v=1.0,  # PTM 45 nm HP nominal supply
+    l_min_m=45e-9,  # drawn; L_eff = 17.5 nm
+    l_diff_m=0.09e-6,  # 2 L_min of diffusion beyond the gate (contact + spacing at 45 nm)
+    nmos=Bsim4Model(
+        name="nch_ptm45", polarity="nmos", vth0_v=0.46893, u0_m2_per_vs=0.054, toxe_m=1.25e-9,
+        xl_m=-20e-9, lint_m=3.75e-9, cgso_f_per_m=1.1e-10, cgdo_f_per_m=1.1e-10, cj_f_per_m2=5e-4,
+        cjsw_f_per_m=5e-10, params=tuple(sorted({**_PTM45_COMMON, **_PTM45_NMOS}.items())),
+    ),
+    pmos=Bsim4Model(
+        name="pch_ptm45", polarity="pmos", vth0_v=-0.49158, u0_m2_per_vs=0.02, toxe_m=1.3e-9,
+        xl_m=-20e-9, lint_m=3.75e-9, cgso_f_per_m=1.1e-10, cgdo_f_per_m=1.1e-10, cj_f_per_m2=5e-4,
+        cjsw_f_per_m=5e-10, params=tuple(sorted({**_PTM45_COMMON, **_PTM45_PMOS}.items())),
+    ),
+    # PTM states no matching data. 45 nm high-k/metal-gate processes report A_VT ~ 1.5-2.5 mV um
+    # (Kuhn, "Managing process variation in Intel's 45nm CMOS technology", Intel Technology
+    # Journal 12(2), 2008; Kuhn et al., IEEE TED 58(8), 2011, fig. of A_VT by node); the upper
+    # end is taken, A_beta as at 180 nm. Unsilicided poly at 45 nm: ~300-600 ohm/sq; a 0.2 um
+    # wide resistor, matching as at 180 nm per area.
+    matching=Matching(a_vt_v_m=2.5e-3 * 1e-6, a_beta_m=0.01 * 1e-6, a_r_m=0.02 * 1e-6, r_sheet_ohm=500.0,
+                      w_res_m=0.2e-6),
+)
+
+#: the processes by registry name: `un0hw cells characterize --process NAME`
+PROCESSES: dict[str, Process] = {"generic180": GENERIC_180NM, "ptm45": PTM_45NM}
+
+
+def process_named(name: str) -> Process:
+    """The registered process `name`; ProcessError naming the valid choices otherwise."""
+    try:
+        return PROCESSES[name]
+    except (KeyError, TypeError):
+        raise ProcessError(f"process must be one of {', '.join(PROCESSES)}, not {name!r}") from None
