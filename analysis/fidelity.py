@@ -212,9 +212,9 @@ class Batch:
 
 @torch.no_grad()
 def run_batch(model: Un0, ex: Extractor, labels: Tensor, theta0: Tensor, *,
-              nonideal: NonIdeal | None = None) -> Batch:
-    """Generate one batch and featurise it (kept on the CPU)."""
-    images, phases = model.generate(labels, theta0, nonideal=nonideal, return_phases=True)
+              nonideal: NonIdeal | None = None, decoder: str = "float") -> Batch:
+    """Generate one batch and featurise it (kept on the CPU); `decoder` as `Un0.generate`'s."""
+    images, phases = model.generate(labels, theta0, nonideal=nonideal, return_phases=True, decoder=decoder)
     feats = torch.cat([ex.features(images[i:i + ex.batch_size]) for i in range(0, len(images), ex.batch_size)])
     classes = ex.classify(feats).argmax(1).cpu() if ex.classify is not None else None
     return Batch(phases=phases.float().cpu(), images=images.float().cpu(), features=feats.float().cpu(),
@@ -269,26 +269,28 @@ class IdealReference:
         return torch.cat([self.batch(k).features for k in range(len(self.starts))])
 
 
-def paired_run(ideal: IdealReference, chip: Un0, *, nonideal: NonIdeal | None = None, progress=None) -> Paired:
+def paired_run(ideal: IdealReference, chip: Un0, *, nonideal: NonIdeal | None = None, progress=None,
+               decoder: str = "float") -> Paired:
     """`chip` (a compiled array, a shaped model or the model itself) with `nonideal` against
     `ideal` on its seeds and labels; batch k runs `batch_nonideal(nonideal, k)`, as the
     scoring runs do (the ideal model itself without `nonideal` reuses the ideal batches).
+    `decoder` "int8": the chip decodes with the int8 decoder (`models.int8`).
     `progress`: a tqdm bar to advance by each batch's samples."""
     acc = Paired(extractor=ideal.ex.id, relativization=ideal.model.config.relativization)
     for k, i in enumerate(ideal.starts):
         labels, theta0 = ideal.labels[i:i + ideal.batch_size], ideal.theta0[i:i + ideal.batch_size]
-        same = chip is ideal.model and nonideal is None
+        same = chip is ideal.model and nonideal is None and decoder == "float"
         acc.add(ideal.batch(k), ideal.batch(k) if same else
-                run_batch(chip, ideal.ex, labels, theta0, nonideal=batch_nonideal(nonideal, k)))
+                run_batch(chip, ideal.ex, labels, theta0, nonideal=batch_nonideal(nonideal, k), decoder=decoder))
         if progress is not None:
             progress.update(len(labels))
     return acc
 
 
 def chip_fidelity(ideal: IdealReference, chip: Un0, *, nonideal: NonIdeal | None = None,
-                  progress=None) -> FidelityScore:
+                  progress=None, decoder: str = "float") -> FidelityScore:
     """The `FidelityScore` of `paired_run`."""
-    return paired_run(ideal, chip, nonideal=nonideal, progress=progress).score()
+    return paired_run(ideal, chip, nonideal=nonideal, progress=progress, decoder=decoder).score()
 
 
 def sampling_floor(ideal: IdealReference, other: IdealReference) -> float:

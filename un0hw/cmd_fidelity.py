@@ -48,9 +48,21 @@ def cmd_fidelity(args: argparse.Namespace) -> int:
     model = load_model(args)
     per_class = positive("--per-class", args.per_class)
     nonideal = load_nonideal(args.nonideal) if args.nonideal is not None else None
-    if args.ir is None and (nonideal is None or nonideal.ideal):
-        raise CliError("nothing to compare: give the chip as --ir IR (a compiled array) and/or --nonideal TOML "
-                       "(imperfect hardware)")
+    from models.int8 import DECODERS
+
+    if args.decoder not in DECODERS:
+        raise CliError(f"--decoder must be one of {', '.join(DECODERS)}, not {args.decoder!r}")
+    if args.ir is None and (nonideal is None or nonideal.ideal) and args.decoder == "float":
+        raise CliError("nothing to compare: give the chip as --ir IR (a compiled array), --nonideal TOML "
+                       "(imperfect hardware) and/or --decoder int8")
+    if args.decoder == "int8":
+        from models.errors import ConfigError
+        from models.int8 import check_supported
+
+        try:
+            check_supported()
+        except ConfigError as exc:
+            raise CliError(f"--decoder int8: {exc}") from None
     if nonideal is not None and nonideal.chips != 1:
         raise CliError(f"--nonideal {args.nonideal}: 'chips' must be 1 here (Monte Carlo over chips: un0hw sweep)")
     chip = _chip(args, model)
@@ -66,14 +78,15 @@ def cmd_fidelity(args: argparse.Namespace) -> int:
     ideal = reference(args.seed)
     total = per_class * model.config.num_classes
     with tqdm(total=total, desc="chip", unit="sample", disable=args.json or total <= batch) as bar:
-        score = chip_fidelity(ideal, chip, nonideal=nonideal, progress=bar)
+        score = chip_fidelity(ideal, chip, nonideal=nonideal, progress=bar, decoder=args.decoder)
     floor = sampling_floor(ideal, reference(args.seed + 1))
     seconds = time.perf_counter() - t0
     if args.json:
         print(json.dumps({**score.as_dict(), "sampling_floor": floor, "seconds": seconds}, indent=2))
         return 0
     what = " + ".join(x for x in (f"array {args.ir}" + (" (circuit coupling)" if args.coupling == "circuit" else "")
-                                  if args.ir else "", f"hardware {args.nonideal}" if nonideal else "") if x)
+                                  if args.ir else "", f"hardware {args.nonideal}" if nonideal else "",
+                                  "the int8 decoder" if args.decoder == "int8" else "") if x)
     print(f"{what} against {args.checkpoint}: {score.samples} samples on common seeds (seed {args.seed}), "
           f"features {score.feature_space}")
     text = meaning()
@@ -101,6 +114,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--coupling", choices=("sine", "circuit"), default="sine",
                    help="the array's couplers: K sin x, or the circuit's measured coupling function (with --ir)")
     p.add_argument("--nonideal", type=Path, default=None, help="TOML file with a [nonideal] table (the hardware)")
+    p.add_argument("--decoder", default="float", metavar="{float,int8}",
+                   help="the chip's decoder: float (default) or int8, what a digital int8 MAC array computes "
+                        "(models.int8: post-training quantisation calibrated on the model's own samples)")
     p.add_argument("--features", default="auto", choices=("auto", "digits", "inception", "pixels"),
                    help="feature space (auto: the digits CNN for digits models, Inception with its weights, else "
                         "pooled pixels)")

@@ -56,3 +56,17 @@ def test_mistakes_are_one_line(cifar, capsys, extra, message) -> None:
 def test_an_array_of_another_model_is_refused(cifar, capsys) -> None:
     assert main(["fidelity", "--ir", str(cifar / "ir"), "--per-class", "2"]) == 2  # the shipped digits model
     assert "an array of" in capsys.readouterr().err
+
+
+def test_the_int8_decoder_against_the_model(cifar, capsys) -> None:
+    """The int8 decoder alone is a chip to compare: the same phases (zero phase error), images
+    within its quantisation error; with hardware it adds to the hardware's error."""
+    ckpt = str(cifar / "c.pt")
+    int8 = run_json(capsys, ckpt, "--decoder", "int8", "--per-class", "10")
+    assert int8["phase_error_rad"] == 0 and 25 < int8["psnr_db"] < float("inf")
+    fine = run_json(capsys, ckpt, "--nonideal", str(cifar / "ni.toml"), "--per-class", "10")
+    both = run_json(capsys, ckpt, "--nonideal", str(cifar / "ni.toml"), "--decoder", "int8", "--per-class", "10")
+    assert both["phase_error_rad"] == pytest.approx(fine["phase_error_rad"]) and both["psnr_db"] < fine["psnr_db"]
+    assert main(["fidelity", ckpt, "--decoder", "int4"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["--decoder must be one of float, int8, not 'int4'"] or (len(err) == 1 and "--decoder must be" in err[0])
