@@ -65,19 +65,28 @@ class PrunedCouplings:
         out[rows.unsqueeze(1) == cols.unsqueeze(0)] = 0.0
         return out
 
+    def _effective_window(self, block: Tensor, row0: int, col0: int) -> Tensor:
+        """`_effective` of the window K[row0:…, col0:…]: the diagonal entries it holds are
+        zeroed by index (the same entries, without a len(rows) × len(cols) mask)."""
+        out = block * self.scale  # a new tensor
+        lo, hi = max(row0, col0), min(row0 + out.shape[0], col0 + out.shape[1])
+        if hi > lo:
+            i = torch.arange(lo, hi, device=out.device)
+            out[i - row0, i - col0] = 0.0
+        return out
+
     def _pruned(self, eff: Tensor, rows: Tensor) -> Tensor:
         return eff if self.keeps_all else torch.where(self.mask(eff, rows), eff, 0.0)
 
     def rows(self, start: int, stop: int, *, pruned: bool = True) -> Tensor:
         """Effective K[start:stop] (pruned entries zero unless `pruned=False`), a new tensor."""
-        r = torch.arange(start, stop, device=self.K.device)
-        eff = self._effective(self.K[start:stop], r, torch.arange(self.n, device=self.K.device))
-        return self._pruned(eff, r) if pruned else eff
+        eff = self._effective_window(self.K[start:stop], start, 0)
+        return self._pruned(eff, torch.arange(start, stop, device=self.K.device)) if pruned else eff
 
     def columns(self, start: int, stop: int) -> Tensor:
         """The pruned effective K[:, start:stop] (a new tensor; no copy of the rest of K)."""
-        r = torch.arange(self.n, device=self.K.device)
-        return self._pruned(self._effective(self.K[:, start:stop], r, torch.arange(start, stop, device=self.K.device)), r)
+        return self._pruned(self._effective_window(self.K[:, start:stop], 0, start),
+                            torch.arange(self.n, device=self.K.device))
 
     def gather(self, rows: Tensor, cols: Tensor) -> Tensor:
         """The pruned effective `K[rows][:, cols]` (a new tensor)."""

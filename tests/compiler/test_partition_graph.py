@@ -75,3 +75,20 @@ def test_graph_above_the_dense_limit_is_the_dense_construction() -> None:
     for pruning in ("none", "topk"):
         view = couplings(n, 5, pruning)
         assert_same_metis_input(graph(view), reference_graph(view, 32))
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(2, 50), st.integers(0, 10_000), st.sampled_from(["none", "topk", "magnitude"]), st.data())
+def test_row_and_column_windows_are_slices_of_the_effective_couplings(n: int, seed: int, pruning: str,
+                                                                      data: st.DataObject) -> None:
+    # the windows zero the stored diagonal by index; the dense reference by a full mask
+    view = couplings(n, seed, pruning)
+    eff = view.K * view.scale
+    eff[torch.eye(n, dtype=torch.bool)] = 0.0
+    kept = torch.where(view.mask(eff, torch.arange(n)), eff, 0.0)
+    a = data.draw(st.integers(0, n - 1))
+    b = data.draw(st.integers(a + 1, n))
+    assert torch.equal(view.rows(a, b), kept[a:b])
+    assert torch.equal(view.rows(a, b, pruned=False), eff[a:b])
+    assert torch.equal(view.columns(a, b), kept[:, a:b])
+    assert torch.equal(view.gather(torch.arange(a, b), torch.arange(n)), kept[a:b])
