@@ -22,20 +22,12 @@ import hashlib
 import json
 import math
 import multiprocessing
-import os
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-# ngspice's BSIM4 (level 54, the ptm45 cards) evaluates its devices in OpenMP threads; libgomp's
-# default is to spin-wait between parallel regions, and on a 2-core machine shared with other
-# jobs that spinning made single BSIM4 transients 10-100x slower at random (measured: a 0.3 s
-# ring run took 81 s once). Passive waiting keeps them at 0.6 s. libgomp reads this when
-# libngspice is loaded, so it is set before any run (the CLI and the Monte Carlo workers,
-# spawned, inherit it). Level-1 cards do not use OpenMP.
-os.environ.setdefault("OMP_WAIT_POLICY", "passive")
 
 from hw.calibration import COUPLING_TERMS, FORMAT_VERSION, Calibration
 from hw.measure import (
@@ -101,8 +93,9 @@ def mismatched_cards(osc: Any, rng: np.random.Generator, tag: str) -> dict[str, 
 
 
 def _mc_ring(seed: int, index: int, vctrl_v: float, osc: Any = None) -> float:
-    from hw.spice.cells import RingOscillator
+    from hw.spice.cells import RingOscillator, single_thread_bsim4
 
+    single_thread_bsim4()
     osc = osc or RingOscillator()
     rng = np.random.default_rng([seed, 1, index])
     return measure_ring(osc, vctrl_v=vctrl_v, cards=mismatched_cards(osc, rng, f"r{index}")).f0_hz
@@ -115,25 +108,30 @@ def _mc_pair(seed: int, index: int, vctrl_v: float, code: int, k_guess: float, k
     Mismatch detunes the two cells by ~σ(f0)·√2, more than the coupling can bridge; as a
     chip would, B is trimmed (its control moved) to the same lone-cell detuning as nominal.
     """
-    from hw.spice.cells import CouplerDAC, RingOscillator
+    from hw.spice.cells import CouplerDAC, RingOscillator, single_thread_bsim4
 
+    single_thread_bsim4()
     osc = osc or RingOscillator()
     rng = np.random.default_rng([seed, 2, index])
     card_a, card_b = mismatched_cards(osc, rng, f"a{index}"), mismatched_cards(osc, rng, f"b{index}")
     dac = (dac or CouplerDAC()).with_code(code)
     dac = dac.mismatched(rng)
-    target_hz = DETUNE_PER_K * k_guess / (2 * math.pi)
     f_a = measure_ring(osc, vctrl_v=vctrl_v, cards=card_a).f0_hz
-    vb = vctrl_v
-    for _ in range(3):  # trim B's control to the target detuning (Newton steps on the nominal slope)
-        f_b = measure_ring(osc, vctrl_v=vb, cards=card_b).f0_hz
-        err = (f_b - f_a) - target_hz
-        if abs(err) < 0.05 * target_hz:
-            break
-        vb -= err / kvco_hz_per_v
     spec = ((f"{osc.subckt_name}_a{index}", card_a), (f"{osc.subckt_name}_b{index}", card_b))
-    m = measure_coupling(osc, dac, vctrl_a_v=vctrl_v, vctrl_b_v=vb, k_guess_rad_s=k_guess, cells_spec=spec,
-                         f_a_hz=f_a, f_b_hz=f_b)
+
+    def attempt(target_hz: float):
+        vb = vctrl_v
+        for _ in range(3):  # trim B's control to the target detuning (Newton steps on the nominal slope)
+            f_b = measure_ring(osc, vctrl_v=vb, cards=card_b).f0_hz
+            err = (f_b - f_a) - target_hz
+            if abs(err) < 0.05 * target_hz:
+                break
+            vb -= err / kvco_hz_per_v
+        return measure_coupling(osc, dac, vctrl_a_v=vctrl_v, vctrl_b_v=vb, k_guess_rad_s=k_guess, cells_spec=spec,
+                                f_a_hz=f_a, f_b_hz=f_b)
+
+    # a pair that still locks (its loaded tuning slope is lower than the lone cell's) is detuned further
+    m = until_drift(attempt, DETUNE_PER_K * k_guess / (2 * math.pi), what=f"Monte Carlo pair {index}", unit="Hz")
     return abs(m.fit.k_rad_s)
 
 
@@ -303,6 +301,7 @@ def characterize_all(out_dir: str | Path, *, quick: bool = False, progress: bool
     proc = process_named(process) if isinstance(process, str) else process
     osc = cells.ring_for(proc)
     dac = cells.coupler_for(proc, coupler, n_stages=osc.n_stages)
+    cells.single_thread_bsim4()
     vnom, vrange = osc.vctrl_nominal_v, osc.vctrl_range_v
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

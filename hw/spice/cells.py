@@ -141,6 +141,22 @@ class RingOscillator:
                 "source_perimeter": perim}
 
 
+def single_thread_bsim4() -> None:
+    """Run ngspice's BSIM4 (level 54: the ptm45 cards) in one thread in this process.
+
+    BSIM4 evaluates its devices in OpenMP threads (ngspice's `num_threads`, default 2), and
+    libgomp spin-waits between parallel regions by default; on a 2-core machine shared with
+    other jobs that made single transients 10-100x slower at random (measured: a 0.3 s ring
+    run took 81 s once, and characterisations died on their time limits). One thread runs a
+    BSIM4 ring in a steady ~0.45 s. The libgomp in use is torch's when torch was imported
+    first (the CLI), so its wait policy cannot be changed here; the thread count can.
+    Level-1 cards do not use OpenMP. The setting is global to libngspice in this process.
+    """
+    from hw.spice import run
+
+    run._ngspice().exec_command("set num_threads=1")
+
+
 def ring_for(process: Process | str) -> RingOscillator:
     """The ring sized for a process (a `Process` or its registry name).
 
@@ -535,8 +551,8 @@ class GmCouplerDAC:
     l_switch_m: float = 0.18e-6
     open_resistors: bool = False
     i_errors: tuple[tuple[str, float], ...] = ()
-    # first guess of K at full code (measured at 180 nm, first run)
-    k_full_guess_rad_s: float = 1.0e8
+    # first guess of K at full code (measured at 180 nm: K(+7) = 7.8e7 rad/s, Adler fit, first run)
+    k_full_guess_rad_s: float = 7.8e7
     v_ov_src_v: float = 0.15  # the sources' overdrive: current mismatch 2 sigma(VTH) / V_ov
     cascode_gate_rel: float = 0.5  # NMOS output cascode's gate at this x VDD, the PMOS one's at 1 - this
 
@@ -621,9 +637,10 @@ class GmCouplerDAC:
 
     def subcircuit(self) -> SubCircuit:
         """One injector. Ports: g, gb (steering gate and its complement), out (the receiving
-        node, through the bench's current probe), vddc, vss, then the enables e0.. (static)."""
+        node, through the bench's current probe), vddc, vss, vkn, vkp (the cascodes' gates: the
+        tile's bias, or vss / vddc to cut the injector off its node), then the enables e0.. (static)."""
         m = self.bits - 1
-        sub = SubCircuit(self.subckt_name, "g", "gb", "out", "vddc", "vss", *[f"e{i}" for i in range(m)])
+        sub = SubCircuit(self.subckt_name, "g", "gb", "out", "vddc", "vss", "vkn", "vkp", *[f"e{i}" for i in range(m)])
         pn, pp = self.process.nmos.name, self.process.pmos.name
         errors = dict(self.i_errors)
         i_ref = 0.0 if self.open_resistors else self.i_lsb_a
@@ -649,16 +666,18 @@ class GmCouplerDAC:
         #           g low  -> the PMOS tail sources into `out`, the NMOS tail draws from vddc
         sw_n, sw_p = self._diffusion(self.wn_switch_m), self._diffusion(self.wp_switch_m)
         sub.M("on", "cn", "g", "tn", "vss", model=pn, w=self.wn_switch_m, l=self.l_switch_m, **sw_n)
-        sub.M("dun", "vddc", "gb", "tn", "vss", model=pn, w=self.wn_switch_m, l=self.l_switch_m, **sw_n)
+        sub.M("dun", "cnd", "gb", "tn", "vss", model=pn, w=self.wn_switch_m, l=self.l_switch_m, **sw_n)
         sub.M("op", "cp", "g", "tp", "vddc", model=pp, w=self.wp_switch_m, l=self.l_switch_m, **sw_p)
-        sub.M("dup", "vss", "gb", "tp", "vddc", model=pp, w=self.wp_switch_m, l=self.l_switch_m, **sw_p)
-        # output cascodes at a fixed gate (the tile's bias, VDD/2 here): the receiving node sees
-        # their two drains only; the steering switches' gate swing and the tail nodes' charge
-        # stay behind them
+        sub.M("dup", "cpd", "gb", "tp", "vddc", model=pp, w=self.wp_switch_m, l=self.l_switch_m, **sw_p)
+        # cascodes at a fixed gate (the tile's bias, VDD/2 here) on both branches of each pair:
+        # the receiving node sees the output cascodes' two drains only, the steering switches'
+        # gate swing stays behind them, and the tail nodes sit at one voltage whichever branch
+        # conducts (a dummy branch straight to the rail swung the tail by ~1 V, which the tail
+        # current had to slew: measured, the injected current then lagged by most of half a period)
         sub.M("kn", "out", "vkn", "cn", "vss", model=pn, w=self.wn_switch_m, l=self.l_switch_m, **sw_n)
+        sub.M("kdn", "vddc", "vkn", "cnd", "vss", model=pn, w=self.wn_switch_m, l=self.l_switch_m, **sw_n)
         sub.M("kp", "out", "vkp", "cp", "vddc", model=pp, w=self.wp_switch_m, l=self.l_switch_m, **sw_p)
-        sub.V("kn", "vkn", "vss", self.process.vdd_v * self.cascode_gate_rel)
-        sub.V("kp", "vkp", "vss", self.process.vdd_v * (1 - self.cascode_gate_rel))
+        sub.M("kdp", "vss", "vkp", "cpd", "vddc", model=pp, w=self.wp_switch_m, l=self.l_switch_m, **sw_p)
         return sub
 
     def enable_levels(self, code: int | None = None) -> list[bool]:
@@ -686,11 +705,22 @@ class GmCouplerDAC:
             except KeyError:
                 circuit.X(f"tap_{cell}", tap.name, f"{cell}0", f"{cell}_x", f"{cell}_xb", supply, circuit.gnd)
         back = self.code if self.reverse_code is None else self.reverse_code
+        try:  # the cascodes' bias, one pair of levels for every injector in the bench
+            circuit.element("Vgm_kn")
+        except KeyError:
+            circuit.V("gm_kn", "gm_kn", circuit.gnd, self.process.vdd_v * self.cascode_gate_rel)
+            circuit.V("gm_kp", "gm_kp", circuit.gnd, self.process.vdd_v * (1 - self.cascode_gate_rel))
         for src, dst, code in ((a, b, self.code), (b, a, back)):
             g, gb = (f"{src}_xb", f"{src}_x") if code >= 0 else (f"{src}_x", f"{src}_xb")
             probe = self.probe_name(src, dst, tag)
             ens = [supply if on else circuit.gnd for on in self.enable_levels(code)]
-            circuit.X(f"g_{src}{dst}{tag}", self.subckt_name, g, gb, f"{probe}_n", supply, circuit.gnd, *ens)
+            # code 0, or coupling off: the cascodes are cut off (gates to the rails), so the
+            # steering switches' gate swing cannot pump charge through the floating tails into
+            # the node (measured: with the cascodes biased, a code-0 injector locked a pair
+            # detuned by 4 K(1)); the node keeps the cascode drains' load
+            cut = code == 0 or self.open_resistors
+            kn, kp = (circuit.gnd, supply) if cut else ("gm_kn", "gm_kp")
+            circuit.X(f"g_{src}{dst}{tag}", self.subckt_name, g, gb, f"{probe}_n", supply, circuit.gnd, kn, kp, *ens)
             circuit.V(probe, f"{probe}_n", f"{dst}0", 0)
 
     def probes(self, a: str = "a", b: str = "b", tag: str = "") -> tuple[str, str]:
@@ -714,9 +744,9 @@ class GmCouplerDAC:
         cell's whole fan-out and left out."""
         m = self.bits - 1
         w_sw, w_src = self.wn_switch_m + self.wp_switch_m, self.wn_src_m + self.wp_src_m
-        # reference diodes 2, per bit: enable inverter 2, sources 2, enable switches 2; steering 4, cascodes 2
-        per_injector = 2 + 6 * m + 4 + 2
-        gate = w_src * self.l_src_m * (1 + (2**m - 1)) + w_sw * self.l_switch_m * (2 * m + 2 + 1)
+        # reference diodes 2, per bit: enable inverter 2, sources 2, enable switches 2; steering 4, cascodes 4
+        per_injector = 2 + 6 * m + 4 + 4
+        gate = w_src * self.l_src_m * (1 + (2**m - 1)) + w_sw * self.l_switch_m * (2 * m + 2 + 2)
         return {"transistors": 2 * per_injector, "gate_area_m2": 2 * gate, "resistor_area_m2": 0.0}
 
 def dac_for(process: Process | str, *, n_stages: int = 5) -> CouplerDAC:
@@ -750,7 +780,7 @@ def gm_dac_for(process: Process | str, *, n_stages: int = 5) -> GmCouplerDAC:
         return GmCouplerDAC(n_stages=n_stages, process=process)
     if process.key == "ptm45":
         return GmCouplerDAC(n_stages=n_stages, process=process, wn_src_m=0.2e-6, wp_src_m=0.5e-6, l_src_m=0.2e-6,
-                            wn_switch_m=0.09e-6, wp_switch_m=0.18e-6, l_switch_m=45e-9, k_full_guess_rad_s=5e8)
+                            wn_switch_m=0.09e-6, wp_switch_m=0.18e-6, l_switch_m=45e-9, k_full_guess_rad_s=2.4e8)
     raise CellError(f"no gm coupler is sized for process {process.key!r}")
 
 

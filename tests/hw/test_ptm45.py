@@ -5,17 +5,12 @@ f0 rises with the supply. The ngspice tests are slow (a few seconds each): run w
 from __future__ import annotations
 
 import dataclasses
-import os
 import time
 
 import pytest
 
-# BSIM4 runs in OpenMP threads: passive waiting, or a shared 2-core machine makes single runs
-# 10-100x slower at random (see hw.characterization; set before libngspice loads)
-os.environ.setdefault("OMP_WAIT_POLICY", "passive")
-
-from hw.spice import run  # noqa: E402
-from hw.spice.process import (  # noqa: E402
+from hw.spice import run
+from hw.spice.process import (
     GENERIC_180NM,
     PROCESSES,
     PTM_45NM,
@@ -75,6 +70,15 @@ def test_generic180_cells_are_unchanged_by_the_registry():
 
     assert ring_for("generic180") == RingOscillator() and dac_for("generic180") == CouplerDAC()
     assert ring_for("ptm45").process is PTM_45NM and dac_for("ptm45").process is PTM_45NM
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_bsim4_thread():
+    """As the characterisation does (`cells.single_thread_bsim4`): steady run times on a shared machine."""
+    if _REASON is None:
+        from hw.spice.cells import single_thread_bsim4
+
+        single_thread_bsim4()
 
 
 @pytest.fixture(scope="module")
