@@ -93,9 +93,8 @@ def mismatched_cards(osc: Any, rng: np.random.Generator, tag: str) -> dict[str, 
 
 
 def _mc_ring(seed: int, index: int, vctrl_v: float, osc: Any = None) -> float:
-    from hw.spice.cells import RingOscillator, single_thread_bsim4
+    from hw.spice.cells import RingOscillator
 
-    single_thread_bsim4()
     osc = osc or RingOscillator()
     rng = np.random.default_rng([seed, 1, index])
     return measure_ring(osc, vctrl_v=vctrl_v, cards=mismatched_cards(osc, rng, f"r{index}")).f0_hz
@@ -108,9 +107,8 @@ def _mc_pair(seed: int, index: int, vctrl_v: float, code: int, k_guess: float, k
     Mismatch detunes the two cells by ~σ(f0)·√2, more than the coupling can bridge; as a
     chip would, B is trimmed (its control moved) to the same lone-cell detuning as nominal.
     """
-    from hw.spice.cells import CouplerDAC, RingOscillator, single_thread_bsim4
+    from hw.spice.cells import CouplerDAC, RingOscillator
 
-    single_thread_bsim4()
     osc = osc or RingOscillator()
     rng = np.random.default_rng([seed, 2, index])
     card_a, card_b = mismatched_cards(osc, rng, f"a{index}"), mismatched_cards(osc, rng, f"b{index}")
@@ -301,7 +299,6 @@ def characterize_all(out_dir: str | Path, *, quick: bool = False, progress: bool
     proc = process_named(process) if isinstance(process, str) else process
     osc = cells.ring_for(proc)
     dac = cells.coupler_for(proc, coupler, n_stages=osc.n_stages)
-    cells.single_thread_bsim4()
     vnom, vrange = osc.vctrl_nominal_v, osc.vctrl_range_v
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

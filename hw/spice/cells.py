@@ -141,22 +141,6 @@ class RingOscillator:
                 "source_perimeter": perim}
 
 
-def single_thread_bsim4() -> None:
-    """Run ngspice's BSIM4 (level 54: the ptm45 cards) in one thread in this process.
-
-    BSIM4 evaluates its devices in OpenMP threads (ngspice's `num_threads`, default 2), and
-    libgomp spin-waits between parallel regions by default; on a 2-core machine shared with
-    other jobs that made single transients 10-100x slower at random (measured: a 0.3 s ring
-    run took 81 s once, and characterisations died on their time limits). One thread runs a
-    BSIM4 ring in a steady ~0.45 s. The libgomp in use is torch's when torch was imported
-    first (the CLI), so its wait policy cannot be changed here; the thread count can.
-    Level-1 cards do not use OpenMP. The setting is global to libngspice in this process.
-    """
-    from hw.spice import run
-
-    run._ngspice().exec_command("set num_threads=1")
-
-
 def ring_for(process: Process | str) -> RingOscillator:
     """The ring sized for a process (a `Process` or its registry name).
 

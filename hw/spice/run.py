@@ -98,6 +98,13 @@ def _ngspice() -> Any:
     except OSError as exc:  # dlopen failed
         _UNAVAILABLE = SpiceUnavailable(f"libngspice could not be loaded ({exc}); {INSTALL_HINT}")
         raise _UNAVAILABLE from exc
+    # BSIM4 (level 54: the ptm45 cards) evaluates its devices in OpenMP threads (ngspice's
+    # num_threads, default 2) and libgomp spin-waits between parallel regions: on a 2-core
+    # machine shared with other jobs single transients ran 10-100x slower at random (a 0.3 s
+    # ring run once took 81 s). One thread runs a BSIM4 ring in a steady ~0.45 s; the wait
+    # policy cannot be set here (the libgomp in use is torch's once torch is imported), the
+    # count can. Level-1 cards do not use OpenMP. Global to libngspice in this process.
+    _INSTANCE.exec_command("set num_threads=1")
     return _INSTANCE
 
 

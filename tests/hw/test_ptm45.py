@@ -72,15 +72,6 @@ def test_generic180_cells_are_unchanged_by_the_registry():
     assert ring_for("ptm45").process is PTM_45NM and dac_for("ptm45").process is PTM_45NM
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_bsim4_thread():
-    """As the characterisation does (`cells.single_thread_bsim4`): steady run times on a shared machine."""
-    if _REASON is None:
-        from hw.spice.cells import single_thread_bsim4
-
-        single_thread_bsim4()
-
-
 @pytest.fixture(scope="module")
 def osc45():
     from hw.spice.cells import ring_for
@@ -148,3 +139,9 @@ def test_f0_rises_with_the_supply_on_ptm45():
         osc = ring_for(dataclasses.replace(PTM_45NM, vdd_v=PTM_45NM.vdd_v * scale))
         f.append(measure_ring(osc, vctrl_v=osc.vctrl_nominal_v).f0_hz)
     assert f[0] < f[1] < f[2], f
+
+
+@needs_ngspice
+def test_ngspice_runs_bsim4_in_one_thread() -> None:
+    """Set when libngspice loads (`hw.spice.run`): steady BSIM4 run times on a shared machine."""
+    assert run._ngspice().exec_command("echo $num_threads").strip() == "1"
