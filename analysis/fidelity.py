@@ -171,8 +171,10 @@ class Paired:
         dist = float((fc - fi).norm(dim=1).mean())
         if spread > 0:
             dist /= spread
-        fid = frechet_distance(FeatureStats.of(fc, extractor=self.extractor),
-                               FeatureStats.of(fi, extractor=self.extractor))
+        # the same sample set is at distance 0 exactly (the eigen-solver's round-off would
+        # leave ~1e-14, platform- and thread-count-dependent)
+        fid = 0.0 if torch.equal(fc, fi) else frechet_distance(FeatureStats.of(fc, extractor=self.extractor),
+                                                               FeatureStats.of(fi, extractor=self.extractor))
         return FidelityScore(
             phase_error_rad=self.phase_error_sum / max(self.phase_count, 1),
             psnr_db=psnr_db(self.sq_error_sum / max(self.pixel_count, 1)),

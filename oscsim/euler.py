@@ -200,7 +200,7 @@ class Drive:
         return max(1, min(steps, DRIVE_AHEAD_STEPS, _DRIVE_AHEAD_BYTES // max(1, 2 * batch * n * itemsize)))
 
     def ahead(self, k0: int, k1: int, out: Tensor) -> Tensor:
-        """The drive terms D̃[c] [sin φ; cos φ] of steps k0 … k1 − 1 into out[: k1 − k0]
+        """The drive terms `D̃[c] [sin φ; cos φ]` of steps k0 … k1 − 1 into out[: k1 − k0]
         ((m, B, 2, N), m ≥ k1 − k0): one GEMM per run over all those steps (per sample: one
         batched GEMM); returns that slice. Rows no run covers (dropped labels) are zero."""
         m = k1 - k0
