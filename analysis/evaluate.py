@@ -89,12 +89,9 @@ GENERATION_MEMORY_BYTES = 2 * 2**30
 
 def sample_bytes(config) -> int:
     """Working memory of one sample in generation, float32: the oscillator state with its
-    integration stages and sin/cos copies (16 arrays of N + N_c), the drive's terms computed
-    ahead (`oscsim.euler.DRIVE_AHEAD_STEPS` steps of sin and cos rows of N), the readout,
-    and the decoder's largest pair of consecutive activations (input and output of a layer,
-    twice for the activation's copy). An estimate that errs high."""
-    from oscsim.euler import DRIVE_AHEAD_STEPS
-
+    integration stages and sin/cos copies (16 arrays of N + N_c), the readout, and the
+    decoder's largest pair of consecutive activations (input and output of a layer, twice
+    for the activation's copy). An estimate that errs high."""
     width = config.n + config.n_cond
     acts, hw = [config.feature_dim], config.latent_hw
     for c_out in config.decoder_widths:
@@ -102,7 +99,7 @@ def sample_bytes(config) -> int:
         acts.append(c_out * hw * hw)
     acts.append(config.image_channels * hw * hw)
     decoder = 2 * max(a + b for a, b in zip(acts, acts[1:]))
-    return 4 * (16 * width + 2 * DRIVE_AHEAD_STEPS * config.n + config.feature_dim + decoder)
+    return 4 * (16 * width + config.feature_dim + decoder)
 
 
 def bounded_batch(config, requested: int, *, chips: int = 1, budget: int = GENERATION_MEMORY_BYTES) -> int:

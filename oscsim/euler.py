@@ -14,12 +14,11 @@ diffusion ΔW_k is an input too (`Diffusion`; `oscsim.sde` builds phase and read
 The ideal path is the case of one shared chip and no diffusion.
 
 How, in reused buffers: sin x and cos x go straight into the (B, 2, D) GEMM input, W by one
-GEMM (one batched GEMM over the chip axis when the chips differ) into a reused output, then
-v = ω̃ + cos x · W_sin − sin x · W_cos in place over W_sin, and x += h·v. The drive's terms
-(multiplied by the same cos x and sin x) do not depend on x: they are computed ahead for
-`DRIVE_AHEAD_STEPS` steps at a time, each run's product over those steps one GEMM
-(`Drive.ahead`), and step k's coupling GEMM accumulates onto its drive terms in place
-(`addmm_`, β = 1) — one GEMM per step with the drive in it, no per-step drive products.
+GEMM (one batched GEMM over the chip axis when the chips differ) into a reused output, the
+drive's terms added onto W (they are multiplied by the same cos x and sin x), then
+v = ω̃ + cos x · W_sin − sin x · W_cos in place over W_sin, and x += h·v. (Computing the
+drive's terms several steps ahead, one GEMM per class, and accumulating the coupling GEMM
+onto them was measured: 0.99–1.02× the time at n1024 and n4096, one and two threads; not kept.)
 
 `euler_no_grad` integrates a whole system: the conditioning block first (it never hears the
 main block; its sin φ, cos φ at every step are kept as the drive's input), then the main
@@ -45,7 +44,7 @@ A block whose couplers are pure sines (no harmonics) takes the sine-only loop, u
 
 Opt-in low-precision coupling GEMM (`gemm_dtype=torch.bfloat16`, the main block of the
 sine-only loop): K̃ᵀ is cast once per call, sin x and cos x are cast to bfloat16 for the
-GEMM only, and its (bfloat16) output W is added onto the float32 drive terms; the update
+GEMM only, and its (bfloat16) output W is copied to float32 before the drive is added; the update
 and the state stay float32. Only where the device has bf16 units (`bf16_gemm_supported`):
 an emulated bf16 GEMM is slower than float32. Accuracy: `oscsim.simulate` states it.
 """
@@ -81,11 +80,6 @@ def bf16_gemm_supported(device: torch.device | str) -> bool:
         return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
     return False
 
-
-#: steps of drive terms the sine-only kernel computes ahead (a (steps, B, 2, N) buffer,
-#: also capped at `_DRIVE_AHEAD_BYTES`); `analysis.evaluate.sample_bytes` counts them
-DRIVE_AHEAD_STEPS = 4
-_DRIVE_AHEAD_BYTES = 64 * 2**20
 
 
 class Diffusion(Protocol):
@@ -194,30 +188,6 @@ class Drive:
                      for chip, c, start, stop in layout.runs or ()]
         self.per_sample = layout.by_class(matrices).transpose(1, 2) if layout.runs is None else None  # (B, N_c, N)
 
-    def ahead_steps(self, batch: int, n: int, itemsize: int) -> int:
-        """How many steps of drive terms `ahead` computes at once for (B, 2, n) rows."""
-        steps = self.sincos.shape[0]
-        return max(1, min(steps, DRIVE_AHEAD_STEPS, _DRIVE_AHEAD_BYTES // max(1, 2 * batch * n * itemsize)))
-
-    def ahead(self, k0: int, k1: int, out: Tensor) -> Tensor:
-        """The drive terms `D̃[c] [sin φ; cos φ]` of steps k0 … k1 − 1 into out[: k1 − k0]
-        ((m, B, 2, N), m ≥ k1 − k0): one GEMM per run over all those steps (per sample: one
-        batched GEMM); returns that slice. Rows no run covers (dropped labels) are zero."""
-        m = k1 - k0
-        out = out[:m]
-        _, batch, _, n_c = self.sincos.shape
-        n = out.shape[-1]
-        if self.per_sample is not None:  # (B, m·2, N_c) × (B, N_c, N) → (B, m·2, N)
-            rows = self.sincos[k0:k1].transpose(0, 1).reshape(batch, 2 * m, n_c)
-            out.copy_(torch.bmm(rows, self.per_sample).view(batch, m, 2, n).transpose(0, 1))
-            return out
-        if sum(stop - start for start, stop, _ in self.runs) < batch:
-            out.zero_()
-        for start, stop, matrix_t in self.runs:
-            rows = self.sincos[k0:k1, start:stop].reshape(-1, n_c)  # (m·rows·2, N_c)
-            out[:, start:stop].copy_(torch.mm(rows, matrix_t).view(m, stop - start, 2, n))
-        return out
-
     def bind(self, weighted: Tensor) -> Callable[[int], None]:
         """The step-k update of the (B, 2, N) buffer `weighted` (views made once)."""
         steps, _, _, n_c = self.sincos.shape
@@ -236,19 +206,14 @@ class Drive:
         return add
 
 
-def coupling_gemm(rows: Tensor, coupling_t: Tensor, out: Tensor, *, accumulate: bool = False) -> Tensor:
+def coupling_gemm(rows: Tensor, coupling_t: Tensor, out: Tensor) -> Tensor:
     """out (B, 2, D) = rows (B, 2, D) times the transposed couplings (1 | chips, D, D) of
-    each sample's chip (`accumulate`: out += that, in place): one GEMM when shared, one
-    batched GEMM over the chip axis else."""
+    each sample's chip: one GEMM when shared, one batched GEMM over the chip axis else."""
     batch, _, d = rows.shape
     chips = coupling_t.shape[0]
     if chips == 1:
-        if accumulate:
-            return out.view(2 * batch, d).addmm_(rows.view(2 * batch, d), coupling_t[0])
         return torch.mm(rows.view(2 * batch, d), coupling_t[0], out=out.view(2 * batch, d))
     per_chip = 2 * batch // chips
-    if accumulate:
-        return out.view(chips, per_chip, d).baddbmm_(rows.view(chips, per_chip, d), coupling_t)
     return torch.bmm(rows.view(chips, per_chip, d), coupling_t, out=out.view(chips, per_chip, d))
 
 
@@ -268,7 +233,7 @@ def euler_block(x0: Tensor, *, coupling_t: Tensor, omega: Tensor, steps: int, h:
         frames: a list to append x after every step to (copies), or None.
 
     A `coupling_t` of lower precision than x (bfloat16) is the opt-in low-precision GEMM
-    (module docstring): sin x, cos x are cast for it and its output added onto W.
+    (module docstring): sin x, cos x are cast for it and its output copied into W.
     """
     batch, d = x0.shape
     x = x0.clone(memory_format=torch.contiguous_format)
@@ -276,27 +241,22 @@ def euler_block(x0: Tensor, *, coupling_t: Tensor, omega: Tensor, steps: int, h:
     rows_low = x.new_empty(batch, 2, d, dtype=coupling_t.dtype) if low else None
     product = x.new_empty(batch, 2, d, dtype=coupling_t.dtype) if low else None
     own = x.new_empty(batch, 2, d) if sincos is None else None  # rows sin x_b, cos x_b: the GEMM's input
-    # rows (K̃ sin x_b)ᵀ, (K̃ cos x_b)ᵀ, plus the drive: one buffer, or `chunk` steps of drive terms ahead
-    chunk = drive.ahead_steps(batch, d, x.element_size()) if drive is not None else 1
-    buffers = x.new_empty(chunk, batch, 2, d)
+    weighted = x.new_empty(batch, 2, d)  # rows (K̃ sin x_b)ᵀ, (K̃ cos x_b)ᵀ, plus the drive
+    w_sin, w_cos = weighted[:, 0], weighted[:, 1]
+    add_drive = drive.bind(weighted) if drive is not None else None
     for k in range(steps):
         rows = own if sincos is None else sincos[k]
         sin, cos = rows[:, 0], rows[:, 1]
         torch.sin(x, out=sin)
         torch.cos(x, out=cos)
-        if drive is not None and k % chunk == 0:
-            drive.ahead(k, min(k + chunk, steps), buffers)
-        weighted = buffers[k % chunk]
-        w_sin, w_cos = weighted[:, 0], weighted[:, 1]
         if low:
             rows_low.copy_(rows)
             coupling_gemm(rows_low, coupling_t, product)
-            if drive is not None:
-                weighted.add_(product)
-            else:
-                weighted.copy_(product)
+            weighted.copy_(product)
         else:
-            coupling_gemm(rows, coupling_t, weighted, accumulate=drive is not None)
+            coupling_gemm(rows, coupling_t, weighted)
+        if add_drive is not None:
+            add_drive(k)
         increment = diffusion(k, x, rows) if diffusion is not None else None
         velocity = torch.addcmul(omega, cos, w_sin, out=w_sin).addcmul_(sin, w_cos, value=-1.0)
         x.add_(velocity, alpha=h)

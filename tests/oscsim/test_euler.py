@@ -80,29 +80,3 @@ def test_the_ideal_path_is_the_kernel_with_one_shared_chip_and_no_noise() -> Non
         kernel = euler_no_grad(ChipSystems.shared(params), theta0, labels, steps=4, T=1.0, record=True)
     assert torch.equal(ideal.theta, kernel.theta) and torch.equal(ideal.trajectory, kernel.trajectory)
     assert torch.equal(ideal.times, kernel.times)
-
-
-@pytest.mark.parametrize("layout", LAYOUTS)
-@pytest.mark.parametrize("ahead", [1, 2, 4, 100])
-def test_drive_terms_computed_ahead_equal_the_autograd_path_for_any_chunk(monkeypatch, layout: str, ahead: int) -> None:
-    """The drive's products are made `DRIVE_AHEAD_STEPS` steps at a time (a partial last
-    chunk included: 7 steps) and the coupling GEMM accumulates onto them: the same
-    trajectory as autograd Euler, with dropped labels, on one chip and on three."""
-    monkeypatch.setattr(euler, "_RUN_COST_BYTES", LAYOUTS[layout])
-    monkeypatch.setattr(euler, "DRIVE_AHEAD_STEPS", ahead)
-    params, theta0, labels = system(seed=3)
-    for ni in (None, NonIdeal(chips=3, coupling_mismatch_sigma=0.2)):
-        with torch.no_grad():
-            fast = simulate(params, theta0, labels, steps=7, T=1.4, record=True, nonideal=ni)
-        generic = simulate(params, theta0, labels, steps=7, T=1.4, record=True, nonideal=ni)
-        torch.testing.assert_close(fast.trajectory, generic.trajectory, rtol=0, atol=ROUND_OFF)
-
-
-def test_the_drive_look_ahead_is_bounded_in_bytes() -> None:
-    params, theta0, labels = system()
-    layout = Layout.of(labels, batch=12, chips=1, classes=4, n_main=12, n_cond=3, itemsize=8,
-                       device=torch.device("cpu"))
-    drive = euler.Drive(layout, params.drive.unsqueeze(0), torch.zeros(10, 12, 2, 3, dtype=torch.float64))
-    assert drive.ahead_steps(12, 12, 8) == euler.DRIVE_AHEAD_STEPS
-    huge = euler._DRIVE_AHEAD_BYTES // (2 * 8) + 1  # one step of (B, 2, N) rows passes the cap
-    assert drive.ahead_steps(1, huge, 8) == 1
