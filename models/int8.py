@@ -52,10 +52,13 @@ def _engine():
         torch.backends.quantized.engine = previous
 
 
-def check_supported() -> None:
-    """The int8 decoder needs the fbgemm engine (an x86 CPU build of torch)."""
-    if ENGINE not in torch.backends.quantized.supported_engines:
-        raise ConfigError(f"the int8 decoder needs torch's {ENGINE} engine (x86 CPUs); this torch has "
+def check_decoder(decoder: str) -> None:
+    """`decoder` is one of `DECODERS`, and "int8" runs here: it needs the fbgemm engine (an
+    x86 CPU build of torch). Raises ConfigError naming what is wrong."""
+    if decoder not in DECODERS:
+        raise ConfigError(f"decoder must be one of {', '.join(DECODERS)}, not {decoder!r}")
+    if decoder == "int8" and ENGINE not in torch.backends.quantized.supported_engines:
+        raise ConfigError(f"decoder int8 needs torch's {ENGINE} engine (x86 CPUs); this torch has "
                           f"{', '.join(torch.backends.quantized.supported_engines)}")
 
 
@@ -90,7 +93,7 @@ class Int8Decoder(nn.Module):
         from torch.ao.quantization.observer import HistogramObserver
         from torch.ao.quantization.quantize_fx import convert_fx, prepare_fx
 
-        check_supported()
+        check_decoder("int8")
         cfg = model.config
         labels = torch.arange(samples) % cfg.num_classes
         theta0 = model.sample_theta0(samples, generator=torch.Generator().manual_seed(seed))

@@ -167,7 +167,6 @@ class Trainer:
             if teacher.config != model.config:
                 raise TrainError("the paired objective's teacher must have the student's config")
             self.teacher = teacher.eval().requires_grad_(False)
-            data = None
         elif data is None or teacher is not None:
             raise TrainError("the drifting objective trains toward a data set: give data= and no teacher")
         else:

@@ -9,7 +9,6 @@ from torch import Tensor, nn
 
 from models.config import Un0Config
 from models.decoder import Decoder
-from models.errors import ConfigError
 from models.readout import readout
 from oscsim import KuramotoParams, NonIdeal, simulate, uniform_phases
 
@@ -124,6 +123,9 @@ class Un0(nn.Module):
     def decode(self, main_phases: Tensor, *, decoder: str = "float") -> Tensor:
         """(B, N) main phases at T → (B, C, H, W) images in [−1, 1]; `decoder` "int8": the
         int8 decoder (`models.int8`), built once while the weights stay the same."""
+        from models.int8 import check_decoder
+
+        check_decoder(decoder)
         if decoder == "float":
             return self.decoder(self.readout(main_phases))
         return self.int8_decoder()(self.readout(main_phases))
@@ -209,12 +211,9 @@ class Un0(nn.Module):
         `decoder` "int8": the int8 decoder a chip's digital MAC array runs (`models.int8`;
         CPU), "float" (default) the float one.
         """
-        from models.int8 import DECODERS, check_supported
+        from models.int8 import check_decoder
 
-        if decoder not in DECODERS:
-            raise ConfigError(f"decoder must be one of {', '.join(DECODERS)}, not {decoder!r}")
-        if decoder == "int8":
-            check_supported()
+        check_decoder(decoder)  # before the dynamics run
         labels = torch.as_tensor(labels, dtype=torch.int64, device=self.dynamics.K.device).reshape(-1)
         if theta0 is None:
             seed = secrets.randbits(63) if seed is None else seed

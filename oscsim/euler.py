@@ -81,7 +81,6 @@ def bf16_gemm_supported(device: torch.device | str) -> bool:
     return False
 
 
-
 class Diffusion(Protocol):
     """The diffusion of one block, as the kernel takes it."""
 

@@ -48,21 +48,16 @@ def cmd_fidelity(args: argparse.Namespace) -> int:
     model = load_model(args)
     per_class = positive("--per-class", args.per_class)
     nonideal = load_nonideal(args.nonideal) if args.nonideal is not None else None
-    from models.int8 import DECODERS
+    from models.errors import ConfigError
+    from models.int8 import check_decoder
 
-    if args.decoder not in DECODERS:
-        raise CliError(f"--decoder must be one of {', '.join(DECODERS)}, not {args.decoder!r}")
+    try:
+        check_decoder(args.decoder)
+    except ConfigError as exc:
+        raise CliError(f"--{exc}") from None
     if args.ir is None and (nonideal is None or nonideal.ideal) and args.decoder == "float":
         raise CliError("nothing to compare: give the chip as --ir IR (a compiled array), --nonideal TOML "
                        "(imperfect hardware) and/or --decoder int8")
-    if args.decoder == "int8":
-        from models.errors import ConfigError
-        from models.int8 import check_supported
-
-        try:
-            check_supported()
-        except ConfigError as exc:
-            raise CliError(f"--decoder int8: {exc}") from None
     if nonideal is not None and nonideal.chips != 1:
         raise CliError(f"--nonideal {args.nonideal}: 'chips' must be 1 here (Monte Carlo over chips: un0hw sweep)")
     chip = _chip(args, model)

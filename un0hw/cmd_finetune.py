@@ -750,11 +750,6 @@ def cmd_finetune(args: argparse.Namespace) -> int:
     if args.features not in FEATURE_SPACES:
         raise CliError(f"--features must be one of {', '.join(FEATURE_SPACES)}, not {args.features!r}")
     ideal_count = None if args.ideal_per_class is None else positive("--ideal-per-class", args.ideal_per_class)
-    if args.objective is not None:
-        from models.train import OBJECTIVES
-
-        if args.objective not in OBJECTIVES:
-            raise CliError(f"--objective must be one of {', '.join(OBJECTIVES)}, not {args.objective!r}")
     out = Path(args.output)
     result = finetune(args.checkpoint, nonideal, out, steps=steps, lr=args.lr, seed=args.seed, chips=chips,
                       per_class=per_class, progress=not args.no_progress, circuit=circuit, data_root=args.data_root,
