@@ -266,6 +266,20 @@ class ResistiveCoupler:
             circuit.R(f"c_{b}{a}", f"{b}0", f"{a}1", self.r_ohm)
 
 
+def _check_dac_words(dac, codes: tuple[str, ...]) -> None:
+    """The sign-magnitude DACs' shared checks: `bits` in 2..10, an odd `n_stages` >= 3, and
+    each named code field (None skipped) an integer within ±max_code."""
+    if not (isinstance(dac.bits, int) and 2 <= dac.bits <= 10):
+        raise CellError(f"bits must be an integer in 2..10, not {dac.bits!r}")
+    if not (isinstance(dac.n_stages, int) and dac.n_stages >= 3 and dac.n_stages % 2 == 1):
+        raise CellError(f"n_stages must be an odd integer >= 3, not {dac.n_stages!r}")
+    q = 2 ** (dac.bits - 1) - 1
+    for name in codes:
+        c = getattr(dac, name)
+        if c is not None and (isinstance(c, bool) or not isinstance(c, int) or abs(c) > q):
+            raise CellError(f"{name} must be an integer in -{q}..{q} ({dac.bits}-bit sign-magnitude), not {c!r}")
+
+
 @dataclass(frozen=True, kw_only=True)
 class CouplerDAC:
     """A programmable coupler: a binary-weighted resistor DAC with b-1 magnitude bits and a sign.
@@ -327,15 +341,10 @@ class CouplerDAC:
     r_ref_ohm: float = 100e3
 
     def __post_init__(self) -> None:
-        if not (isinstance(self.bits, int) and 2 <= self.bits <= 10):
-            raise CellError(f"bits must be an integer in 2..10, not {self.bits!r}")
+        _check_dac_words(self, ())
         if not self.r_lsb_ohm > 0:
             raise CellError(f"r_lsb_ohm must be > 0, not {self.r_lsb_ohm!r}")
-        if not (isinstance(self.n_stages, int) and self.n_stages >= 3 and self.n_stages % 2 == 1):
-            raise CellError(f"n_stages must be an odd integer >= 3, not {self.n_stages!r}")
-        if isinstance(self.code, bool) or not isinstance(self.code, int) or abs(self.code) > self.max_code:
-            raise CellError(f"code must be an integer in -{self.max_code}..{self.max_code} "
-                            f"({self.bits}-bit sign-magnitude), not {self.code!r}")
+        _check_dac_words(self, ("code",))
 
     @property
     def max_code(self) -> int:
@@ -546,19 +555,10 @@ class GmCouplerDAC:
                  "cell's p0 by its one shared tap buffer)")
 
     def __post_init__(self) -> None:
-        if not (isinstance(self.bits, int) and 2 <= self.bits <= 10):
-            raise CellError(f"bits must be an integer in 2..10, not {self.bits!r}")
+        _check_dac_words(self, ())
         if not self.i_lsb_a > 0:
             raise CellError(f"i_lsb_a must be > 0, not {self.i_lsb_a!r}")
-        if not (isinstance(self.n_stages, int) and self.n_stages >= 3 and self.n_stages % 2 == 1):
-            raise CellError(f"n_stages must be an odd integer >= 3, not {self.n_stages!r}")
-        for name in ("code", "reverse_code"):
-            c = getattr(self, name)
-            if name == "reverse_code" and c is None:
-                continue
-            if isinstance(c, bool) or not isinstance(c, int) or abs(c) > self.max_code:
-                raise CellError(f"{name} must be an integer in -{self.max_code}..{self.max_code} "
-                                f"({self.bits}-bit sign-magnitude), not {c!r}")
+        _check_dac_words(self, ("code", "reverse_code"))
 
     @property
     def max_code(self) -> int:
