@@ -497,18 +497,19 @@ class JitterMeasurement:
 def channel_noise_psd_a2_per_hz(osc: RingOscillator, *, vctrl_v: float, bias_current_a: float) -> float:
     """One-sided drain-current noise PSD at a switching node: 4 k T γ (g_mn + g_mp).
 
-    While a node switches, its current is the starved current I through an NMOS (or PMOS)
+    T is the process's operating temperature (`Process.at`). While a node switches, its
+    current is the starved current I through an NMOS (or PMOS)
     starving device in saturation: g_m = 2 I / V_ov with V_ov = V_ctrl − V_TH (the mirror
     gives the PMOS the same I; its V_ov is taken equal). γ = 2/3 (long channel). The
     inverter device in series is in triode and adds less; it is left out.
     """
-    from hw.spice.process import BOLTZMANN_J_PER_K, GAMMA_CHANNEL, TEMPERATURE_K
+    from hw.spice.process import BOLTZMANN_J_PER_K, GAMMA_CHANNEL
 
     v_ov = vctrl_v - osc.process.nmos.vth_v
     if v_ov <= 0:
         raise CharacterizeError(f"vctrl_v={vctrl_v:g} V is below V_TH: the ring does not run")
     gm = 2 * bias_current_a / v_ov
-    return 4 * BOLTZMANN_J_PER_K * TEMPERATURE_K * GAMMA_CHANNEL * 2 * gm
+    return 4 * BOLTZMANN_J_PER_K * osc.process.temperature_k * GAMMA_CHANNEL * 2 * gm
 
 
 def measure_jitter(osc: RingOscillator, *, vctrl_v: float, cycles: int = 300, points_per_period: int = 200,

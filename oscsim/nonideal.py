@@ -18,6 +18,15 @@ Static terms (one draw per chip, from the chip's seed; drawn and applied by `osc
 - quantisation of K, K̃, C (`coupling_bits`) and ω, ν (`frequency_bits`) with
   `oscsim.quant` (one scale per tensor), applied to the programmed values before the
   analog gains — what the compiler's codes say, realised by imperfect circuits.
+- the operating point, away from the trim point (`hw.corners` measures these per
+  temperature and supply corner and converts them): the cells' tuning slope scales every
+  programmed frequency, ω̃ = g_t ω (`tuning_gain`); the couplers' strength scales every
+  coupling, harmonics included (`coupling_gain`); all cells move together by
+  `common_freq_offset_rad_per_t` (main and conditioning alike: a shift of the rotating
+  frame, which a mean-relative readout does not see); and each cell moves by its own
+  differential drift, σ_d z with z ~ N(0, 1) per oscillator and chip on a stream of its
+  own (`drift_mismatch_rad_per_t`: the mismatch of the cells' temperature coefficients).
+  Order: ω̃ = g_t (Q(ω) + σ_ω z) + Δ_cm + σ_d z'.
 
 Dynamic terms (from the sample seed):
 - phase noise σ_φ (rad/√model time): a Wiener term per oscillator;
@@ -62,8 +71,11 @@ __all__ = [
 _TAG_SAMPLE = 0x756E3073  # "un0s": dynamic (per sample seed) streams
 _FLOATS = (
     "phase_noise_rad_per_sqrt_t", "freq_mismatch_rad_per_t", "coupling_mismatch_sigma",
-    "coupling_read_noise", "readout_jitter_rad",
+    "coupling_read_noise", "readout_jitter_rad", "drift_mismatch_rad_per_t",
 )
+#: the operating-point terms and their trim-point values: `to_dict` writes them only when set
+_OPERATING = {"tuning_gain": 1.0, "coupling_gain": 1.0, "common_freq_offset_rad_per_t": 0.0,
+              "drift_mismatch_rad_per_t": 0.0}
 _BITS = {"coupling_bits": 16, "frequency_bits": 16, "readout_bits": 15}
 
 
@@ -82,6 +94,11 @@ class NonIdeal:
         quant_scale: how the quantisation scale is chosen ('max', 'percentile', 'mse').
         readout_bits: phase-to-digital resolution, 2^b levels per turn (None: exact).
         readout_jitter_rad: σ of the Gaussian phase error of the readout, rad.
+        tuning_gain: factor on every programmed frequency (the cells' tuning slope against
+            the trim point's), > 0.
+        coupling_gain: factor on every coupling, harmonics included, > 0.
+        common_freq_offset_rad_per_t: shift of every cell's frequency, rad/model time.
+        drift_mismatch_rad_per_t: σ of each cell's own frequency drift, rad/model time.
         chips: number of chips the batch is split over (equal contiguous groups).
         chip_seed: number of the first chip (chip c of a call is chip_seed + c).
         sample_seed: seed of the dynamic draws (phase noise, read noise, readout jitter).
@@ -97,6 +114,10 @@ class NonIdeal:
     quant_scale: str = "max"
     readout_bits: int | None = None
     readout_jitter_rad: float = 0.0
+    tuning_gain: float = 1.0
+    coupling_gain: float = 1.0
+    common_freq_offset_rad_per_t: float = 0.0
+    drift_mismatch_rad_per_t: float = 0.0
     chips: int = 1
     chip_seed: int = 0
     sample_seed: int = 0
@@ -107,6 +128,15 @@ class NonIdeal:
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not (math.isfinite(value) and value >= 0):
                 raise OscsimError(f"NonIdeal.{name} must be a finite number >= 0, not {value!r}")
             object.__setattr__(self, name, float(value))
+        for name in ("tuning_gain", "coupling_gain"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not (math.isfinite(value) and value > 0):
+                raise OscsimError(f"NonIdeal.{name} must be a finite number > 0, not {value!r}")
+            object.__setattr__(self, name, float(value))
+        value = self.common_freq_offset_rad_per_t
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise OscsimError(f"NonIdeal.common_freq_offset_rad_per_t must be a finite number, not {value!r}")
+        object.__setattr__(self, "common_freq_offset_rad_per_t", float(value))
         p = self.dead_coupler_fraction
         if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p < 1:
             raise OscsimError(f"NonIdeal.dead_coupler_fraction must be in [0, 1), not {p!r}")
@@ -134,7 +164,12 @@ class NonIdeal:
     def static(self) -> bool:
         """Whether the chip's parameters differ from the programmed ones."""
         return (self.freq_mismatch_rad_per_t > 0 or self.coupling_mismatch_sigma > 0 or self.dead_coupler_fraction > 0
-                or self.coupling_bits is not None or self.frequency_bits is not None)
+                or self.coupling_bits is not None or self.frequency_bits is not None or self.off_trim)
+
+    @property
+    def off_trim(self) -> bool:
+        """Whether the operating point differs from the trim point (any operating-point term set)."""
+        return any(getattr(self, name) != value for name, value in _OPERATING.items())
 
     @property
     def readout(self) -> bool:
@@ -151,7 +186,13 @@ class NonIdeal:
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        """Every field; the operating-point terms only where set (files written before they
+        existed read and compare the same)."""
+        d = dataclasses.asdict(self)
+        for name, value in _OPERATING.items():
+            if d[name] == value:
+                del d[name]
+        return d
 
     @classmethod
     def from_dict(cls, data: dict, *, source: str = "NonIdeal") -> NonIdeal:

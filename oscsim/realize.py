@@ -5,7 +5,8 @@ a leading chip axis), applying the static terms `oscsim.nonideal` describes in t
 quantisation of the programmed values (one scale per tensor, straight-through under
 autograd), then per coupler the gain mismatch and the dead couplers (one factor for every
 class of the drive: a coupler is one circuit, reprogrammed per class), then per oscillator
-the frequency offsets. A coupler's harmonics (`oscsim.harmonics.Harmonics`) take the same
+the frequency offsets, then the operating point (tuning gain, common-mode offset,
+differential drift; the coupling gain on every coupler). A coupler's harmonics (`oscsim.harmonics.Harmonics`) take the same
 gain and dead-coupler factor as its sine term (one coupler, one circuit); quantisation is
 the sine term's only (the harmonics come realised from the hardware's tables). Terms that are off leave their tensor shared (chip axis of 1).
 
@@ -34,7 +35,8 @@ if TYPE_CHECKING:
 
 _TAG_CHIP = 0x756E3063  # "un0c": static (per chip) streams
 #: static terms, each with its own stream per chip
-_TERMS = ("omega", "nu", "K_gain", "drive_gain", "C_gain", "K_dead", "drive_dead", "C_dead")
+_TERMS = ("omega", "nu", "K_gain", "drive_gain", "C_gain", "K_dead", "drive_dead", "C_dead", "omega_drift",
+          "nu_drift")
 
 
 def derive_seed(*words: int) -> int:
@@ -181,7 +183,8 @@ def realize(params: KuramotoParams, nonideal: NonIdeal) -> ChipSystems:
     """
     static_key = (nonideal.freq_mismatch_rad_per_t, nonideal.coupling_mismatch_sigma, nonideal.dead_coupler_fraction,
                   nonideal.coupling_bits, nonideal.frequency_bits, nonideal.quant_scale, nonideal.chip_seed,
-                  nonideal.chips)
+                  nonideal.chips, nonideal.tuning_gain, nonideal.coupling_gain,
+                  nonideal.common_freq_offset_rad_per_t, nonideal.drift_mismatch_rad_per_t)
     cacheable = not torch.is_grad_enabled() or not any(t.requires_grad for t in _tensors(params))
     if cacheable:
         key = (_fingerprint(params), static_key)
@@ -228,4 +231,16 @@ def _realize(params: KuramotoParams, nonideal: NonIdeal) -> ChipSystems:
         K_h = K_h.scaled(factor["K"]) if K_h is not None else None
         drive_h = drive_h.scaled(factor["drive"].unsqueeze(1)) if drive_h is not None else None
         C_h = C_h.scaled(factor["C"]) if C_h is not None else None
+    # the operating point: tuning slope, then the common-mode and differential shifts
+    if ni.tuning_gain != 1.0:
+        omega, nu = ni.tuning_gain * omega, ni.tuning_gain * nu
+    if ni.common_freq_offset_rad_per_t != 0.0:
+        omega, nu = omega + ni.common_freq_offset_rad_per_t, nu + ni.common_freq_offset_rad_per_t
+    if ni.drift_mismatch_rad_per_t > 0:
+        omega = omega + ni.drift_mismatch_rad_per_t * _stacked(chips, "omega_drift", (n,), "normal", omega)
+        nu = nu + ni.drift_mismatch_rad_per_t * _stacked(chips, "nu_drift", (n_c,), "normal", nu)
+    if ni.coupling_gain != 1.0:
+        g = ni.coupling_gain
+        K, drive, C = g * K, g * drive, g * C
+        K_h, drive_h, C_h = (None if h is None else h.scaled(g) for h in (K_h, drive_h, C_h))
     return ChipSystems(K=K, omega=omega, drive=drive, C=C, nu=nu, K_h=K_h, drive_h=drive_h, C_h=C_h)

@@ -1,4 +1,5 @@
 """`un0hw cells characterize`: measure the oscillator and coupler cells in ngspice → hw.Calibration.
+`un0hw cells corners`: the same cells at temperature and supply corners → corners.json (`hw.corners`).
 `un0hw cells check-array`: a compiled array's cells (or random small arrays) in ngspice against oscsim."""
 
 from __future__ import annotations
@@ -48,6 +49,66 @@ def cmd_cells_characterize(args: argparse.Namespace) -> int:
           f"sigma f0 {cal.sigma_f0_rel:.2%}, sigma K {cal.sigma_k_rel:.2%}")
     if args.plots is not None:
         print(f"  plots, decks and raw figures in {args.plots}")
+    sys.stdout.flush()
+    return 0
+
+
+def _number_list(text: str, option: str) -> tuple[float, ...]:
+    try:
+        values = tuple(float(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise CliError(f"{option} must be a comma-separated list of numbers, not {text!r}") from None
+    if not values:
+        raise CliError(f"{option} must name at least one value")
+    return values
+
+
+def cmd_cells_corners(args: argparse.Namespace) -> int:
+    from hw.characterization import COUPLERS
+    from hw.corners import COMMERCIAL_C, corner_sweep
+    from hw.spice.process import PROCESSES, ProcessError
+    from hw.spice.run import unavailable_reason
+
+    if args.process not in PROCESSES:
+        raise CliError(f"--process must be one of {', '.join(PROCESSES)}, not {args.process!r}")
+    if args.coupler not in COUPLERS:
+        raise CliError(f"--coupler must be one of {', '.join(COUPLERS)}, not {args.coupler!r}")
+    if args.workers < 1:
+        raise CliError(f"--workers must be >= 1, not {args.workers}")
+    if args.mc_rings < 2:
+        raise CliError(f"--mc-rings must be >= 2 (the differential drift is a spread), not {args.mc_rings}")
+    temps, scales = _number_list(args.temps, "--temps"), _number_list(args.vdd, "--vdd")
+    proc = PROCESSES[args.process]
+    for t in temps:
+        try:
+            proc.at(temp_c=t)
+        except ProcessError as exc:
+            raise CliError(f"--temps: {exc}") from None
+    for v in scales:
+        try:
+            proc.at(vdd_scale=v)
+        except ProcessError as exc:
+            raise CliError(f"--vdd: {exc}") from None
+    reason = unavailable_reason()
+    if reason is not None:
+        raise SpiceError(f"cannot run corners without ngspice: {reason}")
+    sweep = corner_sweep(args.output, process=args.process, coupler=args.coupler, temps_c=temps, vdd_scales=scales,
+                         mc_rings=args.mc_rings, seed=args.seed, workers=args.workers, progress=not args.no_progress)
+    print(f"wrote {args.output / 'corners.json'} and corners.png ({args.process}/{args.coupler}, "
+          f"{len(sweep.corners)} corners, {args.mc_rings} Monte Carlo cells, {sweep.wall_s:.0f} s)")
+    trim = sweep.trim
+    print("  corner        f0 (MHz)  common   K_VCO    K_eff    diff. drift σ")
+    for c in sweep.corners:
+        t = c.model_terms(trim)
+        flag = "" if c.card_valid else "  (outside the cards' valid range)"
+        print(f"  {c.temp_c:6g} C {c.vdd_scale:4.2f}V {c.f0_hz / 1e6:9.2f} {t['common_shift_rel']:+8.2%} "
+              f"{t['tuning_gain']:7.3f}x {t['coupling_gain']:7.3f}x {1e6 * t['diff_drift_rel']:8.0f} ppm{flag}")
+    lo, hi = COMMERCIAL_C
+    inside = [c for c in sweep.corners if c.vdd_scale == 1.0 and lo <= c.temp_c <= hi and c.temp_c != 27.0]
+    if inside:
+        worst = max(inside, key=lambda c: c.model_terms(trim)["diff_drift_rel"])
+        rate = worst.model_terms(trim)["diff_drift_rel"] / abs(worst.temp_c - 27.0)
+        print(f"  differential drift in {lo:g}-{hi:g} C: {1e6 * rate:.1f} ppm of f0 per kelvin from the trim point")
     sys.stdout.flush()
     return 0
 
@@ -132,7 +193,7 @@ def cmd_cells_check_array(args: argparse.Namespace) -> int:
 
 def register(sub) -> None:
     p = sub.add_parser("cells", help="circuit-level oscillator and coupler cells (ngspice)")
-    cells_sub = p.add_subparsers(dest="cells_command", required=True, metavar="{characterize,check-array}")
+    cells_sub = p.add_subparsers(dest="cells_command", required=True, metavar="{characterize,corners,check-array}")
     c = cells_sub.add_parser("characterize",
                              help="measure f0, tuning, K_eff per coupler code, energy, jitter and mismatch "
                                   "in ngspice and write a measured hw.Calibration JSON")
@@ -152,6 +213,24 @@ def register(sub) -> None:
     c.add_argument("--no-progress", action="store_true", help="no progress bar")
     c.set_defaults(func=cmd_cells_characterize)
     paths(c, PathOption("output", "out-file", "-o/--output"), PathOption("plots", "out-dir", "--plots"))
+
+    k = cells_sub.add_parser("corners",
+                             help="the cells at temperature and supply corners in ngspice: f0, K_VCO, K_eff, the "
+                                  "coupling function's lag and harmonics, and the differential drift (Monte Carlo)")
+    k.add_argument("-o", "--output", type=Path, required=True, help="folder for corners.json and corners.png")
+    k.add_argument("--process", default="generic180", metavar="{generic180,ptm45}", help="the model process")
+    k.add_argument("--coupler", default="resistive", metavar="{resistive,gm}", help="the coupler")
+    k.add_argument("--temps", default="-40,0,27,85,125",
+                   help="temperatures (°C, comma-separated) at nominal supply (default -40,0,27,85,125)")
+    k.add_argument("--vdd", default="0.9,1.0,1.1",
+                   help="supplies as factors of nominal at 27 °C (comma-separated; default 0.9,1.0,1.1)")
+    k.add_argument("--mc-rings", type=int, default=24,
+                   help="Monte Carlo cells, the same draws at every corner (default 24)")
+    k.add_argument("--seed", type=int, default=0, help="seed of the Monte Carlo draws")
+    k.add_argument("--workers", type=int, default=2, help="processes (default 2)")
+    k.add_argument("--no-progress", action="store_true", help="no progress bar")
+    k.set_defaults(func=cmd_cells_corners)
+    paths(k, PathOption("output", "out-dir", "-o/--output"))
 
     a = cells_sub.add_parser("check-array",
                              help="a compiled array's cells as transistor-level rings and coupler DACs in ngspice "

@@ -164,10 +164,12 @@ def ring_for(process: Process | str) -> RingOscillator:
 
 
 def add_models(circuit: Circuit, process: Process) -> None:
-    """Add the process's two MOSFET cards to a circuit (every bench needs them)."""
+    """Add the process's two MOSFET cards to a circuit (every bench needs them), and its
+    operating temperature as a `.temp` line (`Process.at`: the trim point is 27 °C)."""
     card: Card
     for card in (process.nmos, process.pmos):
         circuit.model(card.name, card.polarity, **card.spice_params())
+    circuit.raw_spice += f".temp {process.temp_c:g}\n"
 
 
 def ring_bench(osc: RingOscillator, *, vctrl_v: float, cards: dict[str, MosModel] | None = None) -> Circuit:

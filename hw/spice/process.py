@@ -26,6 +26,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 EPS_OX_F_PER_M = 3.453e-11  # permittivity of SiO2: 3.9 * 8.854e-12 F/m
+NOMINAL_TEMP_C = 27.0  # the trim point's temperature, and every card's TNOM
+TEMP_RANGE_C = (-55.0, 150.0)  # what `Process.at` accepts (military to junction maximum)
+VDD_SCALE_RANGE = (0.7, 1.3)  # supply factors `Process.at` accepts
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -81,6 +84,10 @@ class MosModel:
         """Effective minus drawn channel length (level 1 here: none)."""
         return 0.0
 
+    def mobility_valid_at(self, temp_c: float, vgs_max_v: float) -> bool:
+        """Level 1 scales KP as (T/TNOM)^-1.5, physical at every temperature and drive."""
+        return True
+
     def mismatched(self, *, name: str, dvth_v: float, dbeta_rel: float) -> MosModel:
         """This card with |VTH| raised by `dvth_v` and the current factor scaled by 1 + `dbeta_rel`."""
         vto = self.vto_v + (dvth_v if self.polarity == "nmos" else -dvth_v)
@@ -133,6 +140,22 @@ class Bsim4Model:
         """Effective minus drawn channel length, XL - 2 LINT."""
         return self.xl_m - 2 * self.lint_m
 
+    def mobility_valid_at(self, temp_c: float, vgs_max_v: float) -> bool:
+        """Whether the field still lowers the mobility at `temp_c`, for gate drives up to
+        `vgs_max_v`. BSIM4 (MOBMOD 0, TEMPMOD 0) divides u0 by 1 + UA(T) E + UB(T) E^2 with
+        E = (Vgsteff + 2 VTH) / TOXE and UA(T) = UA + UA1 (T/TNOM - 1), the same for UB. The
+        degradation term is E (UA + UB E), linear in E inside the brackets, so it stays >= 0
+        over the drives from threshold (E = 2 VTH/TOXE) to full (E = (VGS + 2 VTH)/TOXE) iff
+        it does at both ends. PTM 45 nm keeps BSIM3's UA1 and UB1 for a 1.25 nm oxide: cold
+        enough, the term turns negative, the field *raises* the mobility, and f0 there is an
+        artefact of the card, not a prediction."""
+        p = dict(self.params)
+        ratio = (temp_c + 273.15) / (p.get("tnom", NOMINAL_TEMP_C) + 273.15) - 1
+        ua = p.get("ua", 0.0) + p.get("ua1", 0.0) * ratio
+        ub = p.get("ub", 0.0) + p.get("ub1", 0.0) * ratio
+        vth = abs(self.vth0_v)
+        return all(ua + ub * e >= 0 for e in (2 * vth / self.toxe_m, (abs(vgs_max_v) + 2 * vth) / self.toxe_m))
+
     def spice_params(self) -> dict[str, float | str]:
         """The card's parameters by ngspice name, for `Circuit.model(name, polarity, **params)`."""
         return {"level": 54, "version": self.version, "vth0": self.vth0_v, "u0": self.u0_m2_per_vs,
@@ -177,11 +200,58 @@ class Process:
     pmos: Card
     key: str = "generic180"  # the registry name (`PROCESSES`)
     matching: Matching | None = None  # None: the generic 180 nm figures below
+    #: the operating point (`at`): die temperature, and the supply relative to nominal
+    temp_c: float = NOMINAL_TEMP_C
+    vdd_scale: float = 1.0
 
     @property
     def cox_f_per_m2(self) -> float:
         """Gate-oxide capacitance per area, eps_ox / tox (NMOS and PMOS share the oxide)."""
         return EPS_OX_F_PER_M / self.nmos.tox_m
+
+    @property
+    def temperature_k(self) -> float:
+        """The die temperature in kelvin (the `.temp` every bench of this process runs at)."""
+        return self.temp_c + 273.15
+
+    @property
+    def vdd_nominal_v(self) -> float:
+        """The process's nominal supply (`vdd_v` is it times `vdd_scale`)."""
+        return self.vdd_v / self.vdd_scale
+
+    @property
+    def nominal(self) -> bool:
+        """Whether this is the trim point: 27 °C and the nominal supply."""
+        return self.temp_c == NOMINAL_TEMP_C and self.vdd_scale == 1.0
+
+    def at(self, *, temp_c: float | None = None, vdd_scale: float | None = None) -> Process:
+        """The same process at another operating point (a corner): temperature in °C and
+        supply as a factor of nominal (1.1 is +10 %). Every bench built with the result runs
+        at that `.temp` (the cards' TNOM stays 27 °C) and that VDD; control voltages are
+        the caller's and stay where they were trimmed (a reference-derived Vctrl)."""
+        temp = self.temp_c if temp_c is None else temp_c
+        scale = self.vdd_scale if vdd_scale is None else vdd_scale
+        if isinstance(temp, bool) or not isinstance(temp, (int, float)) or not TEMP_RANGE_C[0] <= temp <= TEMP_RANGE_C[1]:
+            raise ProcessError(f"temperature must be a number in [{TEMP_RANGE_C[0]:g}, {TEMP_RANGE_C[1]:g}] °C, "
+                               f"not {temp!r}")
+        if (isinstance(scale, bool) or not isinstance(scale, (int, float))
+                or not VDD_SCALE_RANGE[0] <= scale <= VDD_SCALE_RANGE[1]):
+            raise ProcessError(f"supply factor must be a number in [{VDD_SCALE_RANGE[0]:g}, {VDD_SCALE_RANGE[1]:g}], "
+                               f"not {scale!r}")
+        return replace(self, temp_c=float(temp), vdd_scale=float(scale),
+                       vdd_v=self.vdd_nominal_v * float(scale))
+
+    @property
+    def cards_valid(self) -> bool:
+        """Whether both cards' mobility models stay physical at this operating point
+        (`Bsim4Model.mobility_valid_at`, gate drives up to this VDD)."""
+        return all(card.mobility_valid_at(self.temp_c, self.vdd_v) for card in (self.nmos, self.pmos))
+
+    @property
+    def corner(self) -> str:
+        """A short label of the operating point, e.g. '85C/1.10VDD'."""
+        return f"{self.temp_c:g}C/{self.vdd_scale:.2f}VDD"
+
 
 
 TOX_M = 4.0e-9  # 180 nm-class gate oxide: Cox = 3.45e-11/4e-9 = 8.6 fF/um^2
@@ -273,7 +343,6 @@ def sigma_resistor_rel(r_ohm: float, *, process: Process | None = None) -> float
 
 # --- noise ---------------------------------------------------------------------------------
 BOLTZMANN_J_PER_K = 1.380649e-23
-TEMPERATURE_K = 300.0
 GAMMA_CHANNEL = 2.0 / 3.0  # long-channel thermal-noise factor of a saturated MOSFET (van der Ziel)
 
 
