@@ -92,8 +92,11 @@ FACTORS = (
     "phase_noise_rad_per_sqrt_t", "freq_mismatch_rad_per_t", "coupling_mismatch_sigma", "coupling_read_noise",
     "dead_coupler_fraction", "coupling_bits", "frequency_bits", "readout_bits", "readout_jitter_rad",
 )
+#: operating-point factors: the temperature (°C) or supply factor away from the trim point,
+#: converted by the spec's measured ``corners`` (`hw.corners.CornerSweep.nonideal_terms`)
+OPERATING_FACTORS = ("temperature_c", "vdd_scale")
 COMPILE_PREFIX = "compile."
-_KEYS = {
+_KEYS = {"corners",
     "kind", "title", "checkpoint", "factor", "values", "seeds", "samples", "x_scale", "batch_size", "seed",
     "chips", "yield_within", "chip_group", "nonideal", "compile", "calibration", "tau_s", "coupling", "trim",
     "metric", "features", "data", "inception_weights",
@@ -143,6 +146,7 @@ class SweepSpec:
     features: str = "auto"
     data: str | None = None
     inception_weights: str | None = None
+    corners: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -152,7 +156,8 @@ class SweepSpec:
         if self.coupling == "sine":  # a sine sweep's spec.json stays as it was (old folders resume)
             d.pop("coupling")
             d.pop("trim")
-        for key, default in (("metric", "auto"), ("features", "auto"), ("data", None), ("inception_weights", None)):
+        for key, default in (("metric", "auto"), ("features", "auto"), ("data", None), ("inception_weights", None),
+                             ("corners", None)):
             if d[key] == default:  # likewise for a spec without the quality keys
                 d.pop(key)
         return d
@@ -164,6 +169,11 @@ class SweepSpec:
             return None
         path = Path(value)
         return path if path.is_absolute() else Path(self.source).parent / path
+
+    def corner_terms(self, value: float) -> dict[str, float]:
+        """The NonIdeal operating-point fields of an operating factor's value (`corners`)."""
+        sweep = _corner_sweep(str(self.path_of("corners")))
+        return sweep.nonideal_terms(self.tau_s, **{"temp_c" if self.factor == "temperature_c" else "vdd_scale": value})
 
     def load_calibration(self):
         """The `hw.Calibration` the spec names (the built-in measured one without a name)."""
@@ -197,6 +207,12 @@ def _read_toml(path: Path, *, missing: str) -> dict[str, Any]:
         raise SweepError(f"{path}: cannot read ({exc})") from None
     except tomllib.TOMLDecodeError as exc:
         raise SweepError(f"{path}: not valid TOML ({exc})") from None
+
+
+def _corner_sweep(path: str):
+    from hw.corners import CornerSweep
+
+    return CornerSweep.load(path)
 
 
 def load_spec(path: str | Path) -> SweepSpec:
@@ -249,10 +265,13 @@ def load_spec(path: str | Path) -> SweepSpec:
     if kind == "one-factor":
         factor = data.get("factor")
         compile_fields = _compile_fields()
-        if not (factor in FACTORS or (isinstance(factor, str) and factor.startswith(COMPILE_PREFIX)
-                                      and factor[len(COMPILE_PREFIX):] in compile_fields)):
-            raise SweepError(f"{src}: 'factor' must be one of {', '.join(FACTORS)} or compile.<field> "
-                             f"({', '.join(compile_fields)}), not {factor!r}")
+        if not (factor in FACTORS or factor in OPERATING_FACTORS
+                or (isinstance(factor, str) and factor.startswith(COMPILE_PREFIX)
+                    and factor[len(COMPILE_PREFIX):] in compile_fields)):
+            raise SweepError(f"{src}: 'factor' must be one of {', '.join(FACTORS + OPERATING_FACTORS)} or "
+                             f"compile.<field> ({', '.join(compile_fields)}), not {factor!r}")
+        if factor in OPERATING_FACTORS:
+            kw["corners"] = _corners_key(src, data)
         values = data.get("values")
         if not isinstance(values, list) or not values:
             raise SweepError(f"{src}: 'values' must be a non-empty list of the factor's values")
@@ -260,19 +279,47 @@ def load_spec(path: str | Path) -> SweepSpec:
             raise SweepError(f"{src}: 'values' has repeated entries")
         for v in values:
             try:
-                if factor.startswith(COMPILE_PREFIX):
+                if factor in OPERATING_FACTORS:
+                    if isinstance(v, bool) or not isinstance(v, (int, float)):
+                        raise TypeError("must be a number")
+                    nonideal.replace(**_corner_sweep(str(_relative(src, kw["corners"]))).nonideal_terms(
+                        tau_s, **{"temp_c" if factor == "temperature_c" else "vdd_scale": float(v)}))
+                elif factor.startswith(COMPILE_PREFIX):
                     _compile_options({**(kw.get("compile") or {}), factor[len(COMPILE_PREFIX):]: v})
                 else:
                     nonideal.replace(**{factor: v})
-            except (OscsimError, ValueError, TypeError) as exc:
+            except (OscsimError, ValueError, TypeError) as exc:  # CharacterizeError is a ValueError
                 raise SweepError(f"{src}: 'values' entry {v!r} for {factor}: {exc}") from None
         kw["factor"], kw["values"] = factor, tuple(values)
     else:
         for key in ("factor", "values"):
             if key in data:
                 raise SweepError(f"{src}: '{key}' belongs to one-factor sweeps, not {kind}")
+    if "corners" in data and kw.get("corners") is None:
+        raise SweepError(f"{src}: 'corners' goes with an operating factor ({', '.join(OPERATING_FACTORS)})")
         kw.setdefault("samples", 1000)
     return SweepSpec(**kw)
+
+
+def _relative(src: str, value: str) -> Path:
+    path = Path(value)
+    return path if path.is_absolute() else Path(src).parent / path
+
+
+def _corners_key(src: str, data: dict[str, Any]) -> str:
+    """'corners': a corners.json of `un0hw cells corners`, with a 'calibration' for τ."""
+    value = data.get("corners")
+    if not isinstance(value, str) or not value:
+        raise SweepError(f"{src}: an operating factor needs 'corners', the corners.json of un0hw cells corners")
+    if "calibration" not in data:
+        raise SweepError(f"{src}: an operating factor needs 'calibration' (its τ converts the corners to model time)")
+    from hw.measure import CharacterizeError
+
+    try:
+        _corner_sweep(str(_relative(src, value)))
+    except CharacterizeError as exc:
+        raise SweepError(f"{src}: 'corners': {exc}") from None
+    return value
 
 
 def _quality_keys(path: Path, data: dict[str, Any]) -> dict[str, Any]:
@@ -517,6 +564,8 @@ class _Context:
         base = spec.nonideal
         if spec.factor in FACTORS:
             base = base.replace(**{spec.factor: value})
+        elif spec.factor in OPERATING_FACTORS:
+            base = base.replace(**spec.corner_terms(value))
         return base.replace(chip_seed=base.chip_seed + seed, sample_seed=base.sample_seed + seed)
 
     def per_class(self) -> int:

@@ -151,6 +151,36 @@ class CornerSweep:
         return [{"temp_c": c.temp_c, **c.model_terms(self.trim)}
                 for c in sorted(self.corners, key=lambda c: c.temp_c) if c.vdd_scale == 1.0]
 
+    def _line(self, axis: str, value: float) -> dict[str, float]:
+        """model_terms interpolated linearly in temperature (nominal supply) or supply (27 °C)
+        between the measured corners; never extrapolated."""
+        if axis == "temp_c":
+            pts = sorted((c.temp_c, c) for c in self.corners if c.vdd_scale == 1.0)
+        else:
+            pts = sorted((c.vdd_scale, c) for c in self.corners if c.temp_c == 27.0)
+        xs = [x for x, _ in pts]
+        if not xs[0] <= value <= xs[-1]:
+            unit = " °C" if axis == "temp_c" else "x VDD"
+            raise CharacterizeError(f"{axis} {value:g}{unit} is outside the measured corners "
+                                    f"({xs[0]:g}..{xs[-1]:g}{unit}); measure it first (un0hw cells corners)")
+        rows = [c.model_terms(self.trim) for _, c in pts]
+        return {k: float(np.interp(value, xs, [r[k] for r in rows])) for k in rows[0]}
+
+    def nonideal_terms(self, tau_s: float, *, temp_c: float = 27.0, vdd_scale: float = 1.0) -> dict[str, float]:
+        """The `oscsim.NonIdeal` operating-point fields at (temp_c, vdd_scale) for a model
+        whose time unit is `tau_s` seconds: common-mode offset 2π f0 Δf/f τ, differential drift
+        2π f0 σ_d τ, and the tuning and coupling gains. Temperature and supply combine
+        separably (gains multiply, offsets add, drifts add in quadrature): the sweep measures
+        supply at 27 °C only."""
+        if not (isinstance(tau_s, (int, float)) and math.isfinite(tau_s) and tau_s > 0):
+            raise CharacterizeError(f"tau_s must be a positive number of seconds, not {tau_s!r}")
+        t, v = self._line("temp_c", temp_c), self._line("vdd_scale", vdd_scale)
+        w = 2 * math.pi * self.trim.f0_hz * tau_s
+        return {"tuning_gain": t["tuning_gain"] * v["tuning_gain"],
+                "coupling_gain": t["coupling_gain"] * v["coupling_gain"],
+                "common_freq_offset_rad_per_t": w * (t["common_shift_rel"] + v["common_shift_rel"]),
+                "drift_mismatch_rad_per_t": w * math.hypot(t["diff_drift_rel"], v["diff_drift_rel"])}
+
     def to_dict(self) -> dict[str, Any]:
         trim = self.trim
         return {"format": FORMAT, "process": self.process, "coupler": self.coupler, "mc_rings": self.mc_rings,
