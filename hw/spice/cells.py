@@ -858,14 +858,23 @@ def pair_kick(osc: RingOscillator, *, b_offset_stages: int = 2) -> dict[str, flo
     return {"a0": 0.0, "a1": vdd, f"b{k}": 0.0, f"b{(k + 1) % n}": vdd}
 
 
-def noise_lines(nodes: list[str], *, psd_a2_per_hz: float, sample_s: float, seed_tag: str = "n") -> tuple[str, ...]:
-    """White current-noise sources (ngspice `trnoise`) from each node to ground.
+def noise_lines(nodes: list[str], *, psd_a2_per_hz: float, sample_s: float, seed_tag: str = "n",
+                flicker_a2: float = 0.0) -> tuple[str, ...]:
+    """Current-noise sources (ngspice `trnoise`) from each node to ground: white, plus 1/f.
 
-    `trnoise(NA NT 0 0)` holds a new Gaussian value of rms NA every NT seconds: a white
+    White: `trnoise(NA NT ...)` holds a new Gaussian value of rms NA every NT seconds, a white
     one-sided PSD of 2 NA^2 NT up to ~1/(2 NT). So NA = sqrt(PSD / (2 NT)) for the requested
-    one-sided current PSD (A^2/Hz). Lines go into `deck(extra_lines=...)`.
+    one-sided current PSD (A^2/Hz).
+
+    Flicker: `flicker_a2` is K of a one-sided PSD K / f (A^2). ngspice draws 1/f^alpha noise
+    (alpha = 1 here) of amplitude NAMP; its one-sided PSD measured in ngspice 39 is
+    NAMP^2 / (pi f) (`tests/hw/test_flicker.py` checks slope and level), so NAMP = sqrt(pi K).
+    Lines go into `deck(extra_lines=...)`.
     """
-    if not (psd_a2_per_hz >= 0 and sample_s > 0):
-        raise CellError(f"need psd_a2_per_hz >= 0 and sample_s > 0, got {psd_a2_per_hz!r}, {sample_s!r}")
+    if not (psd_a2_per_hz >= 0 and sample_s > 0 and flicker_a2 >= 0):
+        raise CellError(f"need psd_a2_per_hz >= 0, sample_s > 0 and flicker_a2 >= 0, got {psd_a2_per_hz!r}, "
+                        f"{sample_s!r}, {flicker_a2!r}")
     na = math.sqrt(psd_a2_per_hz / (2 * sample_s))
-    return tuple(f"I{seed_tag}{k} {node} 0 dc 0 trnoise({na:.6g} {sample_s:.6g} 0 0)" for k, node in enumerate(nodes))
+    alpha, namp = (1, math.sqrt(math.pi * flicker_a2)) if flicker_a2 > 0 else (0, 0)
+    return tuple(f"I{seed_tag}{k} {node} 0 dc 0 trnoise({na:.6g} {sample_s:.6g} {alpha} {namp:.6g})"
+                 for k, node in enumerate(nodes))
