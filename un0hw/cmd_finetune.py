@@ -255,8 +255,8 @@ def _finetune_circuit(checkpoint, model, nonideal, out: Path, circuit: CircuitCo
 def _hardware_text(nonideal: dict | None) -> str:
     from oscsim import NonIdeal
 
-    off = NonIdeal().to_dict()
-    base = {k: v for k, v in (nonideal or {}).items() if v != off[k]}
+    off = NonIdeal()
+    base = {k: v for k, v in (nonideal or {}).items() if v != getattr(off, k)}
     return json.dumps(base) if base else ""
 
 

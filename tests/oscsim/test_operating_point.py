@@ -89,3 +89,12 @@ def test_the_trim_point_is_ideal_and_old_files_compare_the_same():
 def test_bad_operating_point_values_are_refused(field, value):
     with pytest.raises(OscsimError, match=field):
         NonIdeal(**{field: value})
+
+
+def test_a_report_of_set_terms_reads_the_operating_point_too():
+    # every reader of a NonIdeal dict compares against the field defaults, not against
+    # NonIdeal().to_dict() (which leaves the operating-point terms out)
+    from un0hw.cmd_finetune import _hardware_text
+
+    assert _hardware_text(NonIdeal().to_dict()) == ""
+    assert '"tuning_gain": 0.8' in _hardware_text(NonIdeal(tuning_gain=0.8).to_dict())
