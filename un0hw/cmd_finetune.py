@@ -252,11 +252,16 @@ def _finetune_circuit(checkpoint, model, nonideal, out: Path, circuit: CircuitCo
     return _write_result(out, result, _report_circuit(result))
 
 
-def _hardware_text(nonideal: dict | None) -> str:
+def _set_terms(nonideal: dict | None) -> dict:
+    """The terms of a NonIdeal dict that differ from the field defaults."""
     from oscsim import NonIdeal
 
     off = NonIdeal()
-    base = {k: v for k, v in (nonideal or {}).items() if v != getattr(off, k)}
+    return {k: v for k, v in (nonideal or {}).items() if v != getattr(off, k)}
+
+
+def _hardware_text(nonideal: dict | None) -> str:
+    base = _set_terms(nonideal)
     return json.dumps(base) if base else ""
 
 
@@ -305,10 +310,7 @@ def _report_circuit(r: dict) -> str:
 
 
 def _report(r: dict) -> str:
-    from oscsim import NonIdeal
-
-    off = NonIdeal().to_dict()
-    base = {k: v for k, v in r["nonideal"].items() if v != off[k]}
+    base = _set_terms(r["nonideal"])
     lines = [
         "# Hardware-aware fine-tuning", "",
         f"`{r['checkpoint']}` fine-tuned for {r['steps']} steps (lr {r['lr']:g}, seed {r['seed']}, "
