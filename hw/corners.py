@@ -31,14 +31,13 @@ from typing import Any
 
 import numpy as np
 
+from hw.characterization import DETUNE_PER_K, KVCO_STEP_V  # the characterisation's own pair and slope settings
 from hw.measure import CharacterizeError, measure_coupling, measure_ring, until_drift
 
 #: the corners the issue asks for: −40/27/85/125 °C at nominal supply, ±10 % at 27 °C
 TEMPS_C = (-40.0, 0.0, 27.0, 85.0, 125.0)
 VDD_SCALES = (0.9, 1.0, 1.1)
 COMMERCIAL_C = (0.0, 85.0)
-KVCO_STEP_V = 0.02
-DETUNE_PER_K = 4.0  # as hw.characterization: the pair drifts, slowly enough to sample H densely
 FORMAT = "un0hw-corners/1"
 
 
