@@ -12,7 +12,10 @@ This module maps model couplings onto that:
 - **Codes.** A resistor DAC is reciprocal: one DAC per pair realises the symmetric part
   K̄ = (K + Kᵀ)/2 of a square block (main K, conditioning C). Its code is the one whose
   fundamental at the pair's loads is nearest |K̄_ij|/τ (the geometric mean of the two
-  directions' a1, which differ where the loads do); the sign is K̄_ij's. A drive coupler
+  directions' a1, which differ where the loads do); the sign is K̄_ij's. A one-way coupler
+  (the gm cell, `hw.Calibration.reciprocal` False) realises each direction on its own
+  (`CompileOptions.couplers`, `directed_couplers`): the code of j → i is the one nearest
+  |K_ij|/τ at the cells' loads, so the antisymmetric part of K is kept. A drive coupler
   (conditioning k → main i, reprogrammed per class) takes the code nearest |D[c]_ik|/τ.
   Loads and codes depend on each other (code 0 is no coupler): `realise_symmetric`
   iterates them to a fixed point. Loads beyond the calibration's table are held at its
@@ -174,6 +177,56 @@ def realise_directed(M: Tensor, tau_s: float, cal, load_recv: np.ndarray, load_s
                     load_send=np.asarray(load_send, dtype=np.float64), cal=cal)
 
 
+def directed_couplers(mode: str, cal) -> bool:
+    """Whether square blocks get one one-way coupler per direction (`CompileOptions.couplers`
+    `mode` on `cal`'s coupler): 'auto' where the coupler is one-way; 'directed' on a
+    reciprocal coupler is refused (it cannot set K_ij and K_ji apart)."""
+    from compiler.options import COUPLER_MODES
+
+    if mode not in COUPLER_MODES:
+        raise CompileError(f"--couplers must be one of {', '.join(COUPLER_MODES)}; got {mode!r}")
+    if mode == "directed" and cal.reciprocal:
+        raise CompileError(f"--couplers directed needs a one-way coupler; the calibration's '{cal.coupler}' coupler "
+                           f"is reciprocal (one DAC per pair realises K's symmetric part only)")
+    return mode == "directed" or (mode == "auto" and not cal.reciprocal)
+
+
+def realise_one_way(K: Tensor, tau_s: float, cal, *, extra_load: np.ndarray | None = None,
+                    iterations: int = 12) -> Realised:
+    """The couplers of a square block K with one one-way coupler per direction: coupler j → i
+    at the code nearest |K_ij|/τ at the cells' loads. A cell's load counts the couplers that
+    inject into it (plus `extra_load`) — a one-way coupler loads its receiving node; the
+    sender drives it from a shared tap — and the same load serves the cell as a sender, as in
+    the calibration's runs. Loads and codes are iterated until neither changes, at most
+    `iterations` times: at a fixed point every code is the nearest at its final loads; a
+    coupler half-way between two codes whose choice moves its cells' loads across that
+    half-way point can flip between the two, and is left on one of them."""
+    K = K.detach().cpu().to(torch.float64).clone()
+    K.fill_diagonal_(0)
+    n = K.shape[0]
+    extra = np.zeros(n) if extra_load is None else np.asarray(extra_load, dtype=np.float64)
+    load = (K != 0).sum(dim=1).numpy().astype(np.float64) + extra
+    codes = np.zeros((n, n), dtype=np.int8)
+    previous = codes.copy()
+    step = _rows_per_stripe(n, cal.max_code)
+    for _ in range(iterations):
+        for r0 in range(0, n, step):
+            rows = slice(r0, min(n, r0 + step))
+            ks = K[rows].numpy()
+            sign = np.sign(ks).astype(np.int64)
+            w_guess = np.where(codes[rows] != 0, cal.coupler_load(codes[rows]), 1.0)
+            m_r = 1.0 + load[rows][:, None] - w_guess
+            m_s = 1.0 + load[None, :] - w_guess
+            codes[rows] = sign * _search(np.abs(ks) / tau_s, sign, cal, m_r, m_s, pair=False)
+        np.fill_diagonal(codes, 0)
+        new_load = cal.coupler_load(codes).sum(axis=1) + extra
+        settled = np.array_equal(codes, previous) and np.allclose(new_load, load)
+        load, previous = new_load, codes.copy()
+        if settled:
+            break
+    return Realised(codes=codes, load_recv=load, load_send=load, cal=cal)
+
+
 def trim_omega(omega: Tensor, harmonics, *, trim: str) -> Tensor:
     """The frequencies (model units) the cells' open-coupler trims are set to for 'open' and
     'closed' (module docstring); 'trajectory' starts from 'closed' (`trajectory_trim`)."""
@@ -192,7 +245,9 @@ class ArrayCircuit:
     K, C: the main and conditioning blocks (reciprocal DACs); drive: (classes, N, N_c), one
     DAC per conditioning → main pair, reprogrammed per class; taus: each block's seconds per
     model time unit ('ir' scale: the IR's τ for all three; 'full-code': the block's DAC scale);
-    trim: the rule the cells' frequency controls follow (`TRIMS`).
+    trim: the rule the cells' frequency controls follow (`TRIMS`); directed: whether K and C
+    have one one-way coupler per direction (`directed_couplers`), else one reciprocal DAC per
+    pair (symmetric codes: the circuit realises K's symmetric part).
     """
 
     K: Realised
@@ -202,11 +257,14 @@ class ArrayCircuit:
     trim: str
     cal: object
     scale: str = "ir"
+    directed: bool = False
 
     def shape(self, *, dtype: torch.dtype = torch.float32):
         """The circuit's coupling as an `oscsim.shaped.ShapedCoupling` (each term / a1 per
         coupler), for a model whose couplings are K̂, Ĉ, D̂: what fine-tuning under the
-        measured H keeps fixed while the strengths learn. None when sine-only."""
+        measured H keeps fixed while the strengths learn. Reciprocal couplers (not
+        `directed`) make it `reciprocal`: the model's K and C act through their symmetric
+        parts, as one DAC per pair does. None when sine-only."""
         from oscsim.shaped import ShapedCoupling
 
         if self.cal.sine_only:
@@ -220,13 +278,15 @@ class ArrayCircuit:
             return r[..., [0, 2, 3, 4, 5, 6]].movedim(-1, 0).to(dtype).contiguous()
 
         return ShapedCoupling(K=ratios(self.K), C=ratios(self.C), drive=ratios(self.drive),
-                              constant=self.trim == "open")
+                              constant=self.trim == "open", reciprocal=not self.directed)
 
     def report(self) -> dict:
         """JSON-ready: the coupler classes present per block with their H (rad/s of the
         calibration's DAC), loads, how many couplers sit beyond the measured load table, and
         the closing shift Σ_j b0_ij the trim takes (model units)."""
         out: dict = {"trim": self.trim, "tau_s": self.taus, "scale": self.scale,
+                     "couplers": "directed (one one-way coupler per direction)" if self.directed else
+                                 "reciprocal (one DAC per pair: the symmetric part of K and C)",
                      "coupling_model": ("sine only (calibration format 1)" if self.cal.sine_only else
                                         "measured coupling function H(code, load of receiver, load of sender), k <= 3"),
                      "fanout_table_max": self.cal.fanout_max, "blocks": {}}
@@ -261,7 +321,7 @@ def _full_code_tau(M: Tensor, cal, load: np.ndarray | float) -> float:
 
 
 def realise_ir(ir, *, calibration=None, trim: str = "closed", scale: str = "ir", tau_s: float | None = None,
-               iterations: int = 3) -> ArrayCircuit:
+               couplers: str | None = None, iterations: int = 3) -> ArrayCircuit:
     """The couplers of `ir` (main K, conditioning C, drive) on `calibration`'s cells (default:
     the IR's). Loads count every coupler on a cell: a main cell's K couplers and its N_c drive
     couplers (at their class-mean load), a conditioning cell's C couplers and the drive
@@ -274,12 +334,15 @@ def realise_ir(ir, *, calibration=None, trim: str = "closed", scale: str = "ir",
     ladder resized for the array: the codes span the block's range, the coupling function's
     shape per code kept), the shape `ArrayCircuit.shape` puts on the IR's own couplings.
     `tau_s`: the 'ir' scale's seconds per model time unit instead of the IR's (a shorter τ
-    scales every coupling up onto the codes)."""
+    scales every coupling up onto the codes). `couplers`: `CompileOptions.couplers` (default
+    the IR's): reciprocal DACs realise K̄ and C̄, one-way couplers each direction."""
     if trim not in TRIMS:
         raise CompileError(f"trim must be one of {', '.join(TRIMS)}, not {trim!r}")
     if scale not in SCALES:
         raise CompileError(f"scale must be one of {', '.join(SCALES)}, not {scale!r}")
     cal = calibration or ir.calibration
+    directed = directed_couplers(ir.couplers if couplers is None else couplers, cal)
+    square = realise_one_way if directed else realise_symmetric
     p = ir.to_params(dtype=torch.float32)
     tau = ir.tau_s if tau_s is None else float(tau_s)
     n, n_c = p.n, p.n_cond
@@ -291,10 +354,11 @@ def realise_ir(ir, *, calibration=None, trim: str = "closed", scale: str = "ir",
     load_c = (p.C != 0).sum(1).numpy() + drive_from_cond
     for _ in range(iterations):
         tk, tc, td = (tau, tau, tau) if scale == "ir" else (
-            _full_code_tau((p.K + p.K.T) / 2, cal, load_k), _full_code_tau((p.C + p.C.T) / 2, cal, load_c),
+            _full_code_tau(p.K if directed else (p.K + p.K.T) / 2, cal, load_k),
+            _full_code_tau(p.C if directed else (p.C + p.C.T) / 2, cal, load_c),
             _full_code_tau(p.drive, cal, np.concatenate([load_k, load_c])))
-        K = realise_symmetric(p.K, tk, cal, extra_load=drive_to_main)
-        C = realise_symmetric(p.C, tc, cal, extra_load=drive_from_cond) if n_c else \
+        K = square(p.K, tk, cal, extra_load=drive_to_main)
+        C = square(p.C, tc, cal, extra_load=drive_from_cond) if n_c else \
             Realised(codes=np.zeros((0, 0), dtype=np.int8), load_recv=np.zeros(0), load_send=np.zeros(0), cal=cal)
         D = realise_directed(p.drive, td, cal, K.load_recv, C.load_recv)
         load_k, load_c = K.load_recv, C.load_recv
@@ -303,7 +367,8 @@ def realise_ir(ir, *, calibration=None, trim: str = "closed", scale: str = "ir",
         if np.allclose(new_main, drive_to_main) and np.allclose(new_cond, drive_from_cond):
             break
         drive_to_main, drive_from_cond = new_main, new_cond
-    return ArrayCircuit(K=K, C=C, drive=D, taus={"K": tk, "C": tc, "drive": td}, trim=trim, cal=cal, scale=scale)
+    return ArrayCircuit(K=K, C=C, drive=D, taus={"K": tk, "C": tc, "drive": td}, trim=trim, cal=cal, scale=scale,
+                        directed=directed)
 
 
 def trajectory_trim(model, *, per_class: int = 25, seed: int = 0) -> tuple[Tensor, Tensor]:

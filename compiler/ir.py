@@ -122,6 +122,11 @@ class ArrayIR:
         return int(self.doc["options"]["tile"])
 
     @property
+    def couplers(self) -> str:
+        """`CompileOptions.couplers` the array was compiled with ('auto' in IRs older than it)."""
+        return str(self.doc["options"].get("couplers", "auto"))
+
+    @property
     def tiles(self) -> list[list[int]]:
         return [t["oscillators"] for t in self.doc["tiles"]]
 

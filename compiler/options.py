@@ -19,6 +19,11 @@ GRANULARITIES = ("tile", "row", "tensor")
 PRUNINGS = ("none", "magnitude", "topk", "block")
 PARTITIONERS = ("auto", "index", "metis", "spectral", "kl")
 PLACERS = ("anneal", "index")
+#: how the main and conditioning couplings are realised: 'reciprocal' — one DAC per pair, the
+#: symmetric part (K + Kᵀ)/2 (all a resistor DAC can do); 'directed' — one one-way coupler
+#: per direction, K_ij and K_ji each (needs a calibration whose coupler is one-way, the gm
+#: coupler); 'auto' — directed where the calibration's coupler can, reciprocal otherwise
+COUPLER_MODES = ("auto", "reciprocal", "directed")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -41,6 +46,10 @@ class CompileOptions:
     `partition` assigns oscillators to tiles ('auto': METIS when pymetis is installed,
     spectral bisection otherwise; plain index order when the target cannot gain from it).
     `place` puts tiles on a 2-D grid of pitch `tile_pitch_mm` minimising wire length.
+
+    Couplers (`couplers`, `COUPLER_MODES`): a reciprocal coupler realises only the symmetric
+    part of K and C (the antisymmetric part is dropped, and reported); a one-way coupler
+    keeps both directions. 'auto' takes what the calibration's coupler allows.
 
     Physical mapping: the time scale τ is the smallest that keeps every frequency offset
     inside the cell's tuning range, every coupling inside the coupler's range and the
@@ -66,6 +75,7 @@ class CompileOptions:
     tile_pitch_mm: float = 0.5
     weak_coupling: float = 0.02
     tau_s: float | None = None
+    couplers: str = "auto"
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -78,6 +88,7 @@ class CompileOptions:
         choices = {
             "granularity": GRANULARITIES, "scale_method": SCALE_METHODS, "rounding": ROUNDINGS,
             "prune": PRUNINGS, "target": TARGETS, "partition": PARTITIONERS, "place": PLACERS,
+            "couplers": COUPLER_MODES,
         }
         for name, valid in choices.items():
             if getattr(self, name) not in valid:

@@ -86,6 +86,9 @@ def compile(
 
     options = options or CompileOptions()
     calibration = calibration or Calibration.default()
+    from compiler.circuit import directed_couplers
+
+    directed_couplers(options.couplers, calibration)  # refuses 'directed' on a reciprocal coupler
     cfg = model.config
     require_memory(memory_estimate_bytes(cfg.n, cfg.n_cond, cfg.num_classes, options),
                    f"compiling {cfg.name} (N = {cfg.n}) into tiles of --tile {options.tile}")

@@ -72,6 +72,10 @@ def coupler_codes(ir: ArrayIR, *, label: int = 0, tau_s: float | None = None) ->
     tau = _tau(ir, tau_s)
     cal = ir.calibration
     circuit = realise_ir(ir, scale="ir", tau_s=tau)
+    if circuit.directed:
+        raise CompileError("the netlist plan lists one reciprocal DAC per pair; this IR has one-way couplers "
+                           "(--couplers directed or auto on a gm calibration): compile with --couplers reciprocal "
+                           "for a SPICE array")
     p = ir.to_params(dtype=torch.float64)
     k_norm = float(p.K.norm())
     out: dict[str, Any] = {"main": [], "conditioning": [], "drive": [], "rounded_to_zero": {}, "clipped": {},
@@ -177,8 +181,8 @@ def array_plan(ir: ArrayIR, label: int = 0, *, tau_s: float | None = None) -> di
     every frequency offset out, see `docs/netlist.md`).
 
     Keys: ``format``, ``format_version``, ``source`` (model name, N, N_c, classes, the
-    IR's τ), ``label``, ``tau_s``, ``tau_rule``, ``vdd_v``, ``carrier_hz``, ``coupler``
-    (bits, max_code, k_eff_rad_s), ``tuning`` (the curve the controls were read from),
+    IR's τ), ``label``, ``tau_s``, ``tau_rule``, ``vdd_v``, ``carrier_hz``, ``process`` (the
+    calibration's process name), ``coupler`` (kind, bits, max_code, k_eff_rad_s), ``tuning`` (the curve the controls were read from),
     ``tiles`` (lists of plan cell indices), ``cells`` (``ir_index``, ``f_hz``, ``vctrl_v``
     per main cell), ``conditioning`` (``f_hz``, ``vctrl_v`` per conditioning cell),
     ``couplers`` (``main`` [i, j, code] i < j, ``conditioning`` [a, b, code], ``drive``
@@ -200,7 +204,9 @@ def array_plan(ir: ArrayIR, label: int = 0, *, tau_s: float | None = None) -> di
         "tau_rule": "the IR's tau" if tau_s is None else "given",
         "vdd_v": cal.vdd_v,
         "carrier_hz": trims["carrier_hz"],
-        "coupler": {"bits": cal.coupler_bits, "max_code": cal.max_code, "k_eff_rad_s": list(cal.coupler_k_rad_s)},
+        "process": cal.process.split(" ")[0],
+        "coupler": {"kind": cal.coupler, "bits": cal.coupler_bits, "max_code": cal.max_code,
+                    "k_eff_rad_s": list(cal.coupler_k_rad_s)},
         "tuning": trims["tuning"],
         "tiles": [list(map(int, t)) for t in ir.tiles],
         "cells": {"ir_index": list(range(ir.n)), "f_hz": trims["f_hz"], "vctrl_v": trims["vctrl_v"]},

@@ -51,6 +51,12 @@ FORMAT_2_FIELDS = ("carrier_hz", "coupling_codes_rad_s", "coupling_residual", "f
 #: the coefficient order of a coupling-function row (rad/s): H(x) = b0 + Σ_k a_k sin kx + b_k cos kx
 COUPLING_TERMS = ("b0", "a1", "b1", "a2", "b2", "a3", "b3")
 SOURCES = ("default", "measured")
+#: the coupler circuits a calibration can describe, and whether each is reciprocal: a resistor
+#: DAC joins two cells by one conductance, so its coupling is the same both ways (K_ij = K_ji
+#: but for the loads); the gm coupler is two one-way current injectors, so K_ij != K_ji is
+#: realisable (`hw.spice.cells.GmCouplerDAC`)
+COUPLER_RECIPROCAL = {"resistive": True, "gm": False}
+COUPLER_KINDS = tuple(COUPLER_RECIPROCAL)
 #: the weakest full-code coupling accepted, as a fraction of the carrier's 2π f0: below it a
 #: coupler moves a phase by less than a nanoradian per carrier cycle (the time scale τ it
 #: would need overflows every physical figure derived from it)
@@ -105,6 +111,9 @@ class Calibration:
     tuning_vctrl_v: tuple[float, ...] | None = None  # the lone cell's tuning curve
     tuning_f_hz: tuple[float, ...] | None = None
     fanout_ref_code: int | None = None  # the code of the load runs (and of their extra, open couplers)
+    # the coupler circuit (`COUPLER_KINDS`); files written before it was recorded were all
+    # measured on the resistor DAC, which is what an absent field reads as
+    coupler: str = "resistive"
 
     def __post_init__(self) -> None:
         # Tuples from lists (JSON) so that frozen instances compare and hash by value.
@@ -119,6 +128,8 @@ class Calibration:
             raise CalibrationError(f"format_version must be one of {READS_VERSIONS}, not {self.format_version!r}")
         if self.source not in SOURCES:
             raise CalibrationError(f"source must be one of {SOURCES}, not {self.source!r}")
+        if self.coupler not in COUPLER_KINDS:
+            raise CalibrationError(f"coupler must be one of {', '.join(COUPLER_KINDS)}, not {self.coupler!r}")
         for name in ("vdd_v", "f0_hz", "f_min_hz", "f_max_hz", "cell_energy_per_cycle_j"):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
@@ -242,6 +253,12 @@ class Calibration:
             raise CalibrationError(f"code must be in -{self.max_code}..{self.max_code} "
                                    f"({self.coupler_bits}-bit sign-magnitude), not {code}")
         return math.copysign(self.coupler_k_rad_s[abs(code)], code) if code else 0.0
+
+    @property
+    def reciprocal(self) -> bool:
+        """Whether the coupler is reciprocal (one DAC per pair, K_ij = K_ji; the resistor DAC)
+        or two one-way injectors that can set each direction on its own (the gm coupler)."""
+        return COUPLER_RECIPROCAL[self.coupler]
 
     # --- the coupling function ---------------------------------------------------------
     @property

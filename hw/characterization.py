@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 
-from hw.calibration import COUPLING_TERMS, FORMAT_VERSION, Calibration
+from hw.calibration import COUPLER_KINDS, COUPLING_TERMS, FORMAT_VERSION, Calibration
 from hw.measure import (
     CharacterizeError,
     fit_tuning,
@@ -50,7 +50,7 @@ DETUNE_PER_K = 4.0  # lone-cell detuning Δω = 4 K_guess: the coupler's load lo
 # tuning slope by ~20-30 %, leaving Δω/2K ~ 1.4-1.6 in the pair: a drift whose slips are
 # slow enough to sample the coupling function densely and still well clear of locking.
 #: the couplers `characterize_all` builds (`hw.spice.cells.coupler_for`; that module loads PySpice)
-COUPLERS = ("resistive", "gm")
+COUPLERS = COUPLER_KINDS
 #: what the calibration's notes say the figures are for, by process
 PROCESS_NOTE = {"generic180": "this project's level-1 model process",
                 "ptm45": "the PTM 45 nm HP BSIM4 cards (a predictive model, hw.spice.process)"}
@@ -506,7 +506,7 @@ def characterize_all(out_dir: str | Path, *, quick: bool = False, progress: bool
         coupler_on_f_rel_per_bit=on_rel, carrier_hz=carrier, coupling_codes_rad_s=hfun["rows"],
         coupling_residual=hfun["residual"], fanout_receiver=hfun["receiver"], fanout_sender=hfun["sender"],
         fanout_residual=hfun["fanout_residual"], tuning_vctrl_v=fit.vctrl_v, tuning_f_hz=fit.f0_hz,
-        fanout_ref_code=min(FANOUT_REF_CODE, kmax))
+        fanout_ref_code=min(FANOUT_REF_CODE, kmax), coupler=coupler)
     raw["seconds"] = time.monotonic() - t_start
     from hw.plots import write_plots
 

@@ -7,6 +7,10 @@ A circuit's coupler at signed strength M_ij (the sine coefficient a1 it realises
 with the ratios ρ = (term / a1) of its code, sign and loads fixed by the hardware (measured,
 `hw.Calibration`; realised for an array by `compiler.circuit`) and b0_ij = ρ_b0 · M_ij only
 when `constant` is set — a trim against the closed couplers takes the constant part out.
+With `reciprocal` set the square blocks (K, C) act through their symmetric parts
+M̄ = (M + Mᵀ)/2, sine term included: one reciprocal DAC per pair (a resistor) couples both
+cells by the same strength, so a model's antisymmetric part does not reach the circuit —
+and a model fine-tuned under the shape learns only what the circuit can hold.
 `apply` turns a system's couplings into its `oscsim.Harmonics` with those ratios, so
 gradients flow into M through every term: a model trained (or fine-tuned) under a
 `ShapedCoupling` learns the coupling function of the circuit it will run on.
@@ -32,13 +36,15 @@ class ShapedCoupling:
     """Ratios (6, *M.shape) per block (`RATIO_TERMS`), None for a block that stays pure sine.
 
     K: (6, N, N); C: (6, N_c, N_c); drive: (6, classes, N, N_c). constant: whether b0 acts
-    (False: trimmed away against the closed couplers).
+    (False: trimmed away against the closed couplers). reciprocal: K and C act through their
+    symmetric parts (module docstring).
     """
 
     K: Tensor | None = None
     C: Tensor | None = None
     drive: Tensor | None = None
     constant: bool = False
+    reciprocal: bool = False
 
     def __post_init__(self) -> None:
         for name in ("K", "C", "drive"):
@@ -58,12 +64,15 @@ class ShapedCoupling:
     def apply(self, params: KuramotoParams) -> KuramotoParams:
         """`params` with each block's coupling function under this shape."""
         changes = {}
+        if self.reciprocal:
+            changes = {name: (getattr(params, name) + getattr(params, name).mT) / 2 for name in ("K", "C")}
         for name, field in (("K", "K_h"), ("C", "C_h"), ("drive", "drive_h")):
             ratios = getattr(self, name)
             if ratios is not None:
-                changes[field] = self.harmonics(getattr(params, name), ratios)
+                changes[field] = self.harmonics(changes.get(name, getattr(params, name)), ratios)
         return dataclasses.replace(params, **changes) if changes else params
 
     def to(self, *args, **kwargs) -> ShapedCoupling:
         move = lambda t: None if t is None else t.to(*args, **kwargs)
-        return ShapedCoupling(K=move(self.K), C=move(self.C), drive=move(self.drive), constant=self.constant)
+        return ShapedCoupling(K=move(self.K), C=move(self.C), drive=move(self.drive), constant=self.constant,
+                              reciprocal=self.reciprocal)

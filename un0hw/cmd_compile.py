@@ -24,7 +24,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
         scale_method=args.scale_method, percentile=args.percentile, rounding=args.rounding, prune=args.prune,
         keep=args.keep, topk=args.topk, tile=args.tile, target=args.target, links=args.links,
         partition=args.partition, place=args.place, tile_pitch_mm=args.tile_pitch_mm,
-        weak_coupling=args.weak_coupling, tau_s=args.tau, seed=args.seed,
+        weak_coupling=args.weak_coupling, tau_s=args.tau, couplers=args.couplers, seed=args.seed,
     )
     calibration = Calibration.load(args.calibration) if args.calibration else None
     model = load_model(args)
@@ -147,6 +147,10 @@ def register(sub) -> None:
     p.add_argument("--weak-coupling", type=float, default=0.02,
                    help="largest total coupling into a cell as a fraction of 2π f0 (default 0.02)")
     p.add_argument("--tau", type=float, default=None, help="force the time scale τ in seconds (default: smallest feasible)")
+    p.add_argument("--couplers", default="auto",
+                   help="reciprocal (one DAC per pair: K's symmetric part), directed (one one-way coupler per "
+                        "direction: needs a one-way coupler's calibration, the gm cell) or auto (default: directed "
+                        "where the calibration's coupler can)")
     p.add_argument("--calibration", type=Path, default=None,
                    help="hw.Calibration JSON (un0hw cells characterize); default: the built-in default calibration")
     p.add_argument("--seed", type=int, default=0, help="seed of stochastic rounding, partitioning and placement")

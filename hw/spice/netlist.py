@@ -77,10 +77,17 @@ def _checked(plan: Any) -> dict[str, Any]:
 
 def parts(plan: dict[str, Any]) -> tuple[RingOscillator, CouplerDAC]:
     """The cell and the coupler the plan is built of: the nominal ring and a DAC of the
-    plan's coupler bits."""
+    plan's coupler bits. Arrays are built of generic180 rings and resistor DACs; a plan of
+    another process or coupler (its calibration's) is refused rather than built of the wrong
+    cells. Plans written before they named them are of those cells."""
     from hw.spice.cells import CellError, CouplerDAC, RingOscillator
 
     osc = RingOscillator()
+    process = plan.get("process", osc.process.name)
+    kind = plan["coupler"].get("kind", "resistive")
+    if process != osc.process.name or kind != "resistive":
+        raise NetlistError(f"the plan is of {process} cells with '{kind}' couplers (its calibration's); SPICE arrays "
+                           f"are built of {osc.process.name} rings and resistive couplers only")
     try:
         dac = CouplerDAC(n_stages=osc.n_stages, bits=int(plan["coupler"]["bits"]))
     except CellError as exc:

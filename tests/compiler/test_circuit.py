@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -9,7 +11,15 @@ import torch
 import compiler
 import models
 from compiler import CompileError, CompileOptions
-from compiler.circuit import realise_directed, realise_ir, realise_symmetric, trim_omega
+from compiler.plan import array_plan
+from compiler.circuit import (
+    directed_couplers,
+    realise_directed,
+    realise_ir,
+    realise_one_way,
+    realise_symmetric,
+    trim_omega,
+)
 from hw.calibration import Calibration
 
 CAL = Calibration.default()
@@ -93,7 +103,10 @@ def test_to_model_with_the_circuit_coupling(ir) -> None:
     assert sine.dynamics.shape is None and circuit.dynamics.shape is not None
     p = circuit.params()
     assert p.K_h is not None and p.drive_h is not None
-    assert torch.equal(p.K, sine.params().K)  # the strengths stay the IR's
+    K = sine.params().K.detach()
+    assert float(((K - K.T) / 2).norm()) > 0.1 * float(K.norm())  # the model's K is far from symmetric
+    assert torch.equal(p.K, (K + K.T) / 2)  # the IR's strengths, as one reciprocal DAC per pair holds them
+    assert torch.equal(circuit.dynamics.K, sine.dynamics.K)  # the model's own parameter is untouched
     assert not p.K_h.b0.any()  # closed trim: the constant part trimmed out
     assert ir.to_model(coupling="circuit", trim="open").params().K_h.b0.any()
     labels = torch.arange(10)
@@ -133,3 +146,68 @@ def test_the_trajectory_trim_moves_the_frequencies_by_the_mean_error(ir) -> None
     assert bool((moved.abs() > 0).any()) and traj.dynamics.shape is not None
     with pytest.raises(CompileError, match="needs a model with the circuit's coupling"):
         trajectory_trim(ir.to_model())
+
+
+# --- one-way couplers (the gm cell): the antisymmetric part of K kept ---------------------------
+GM = Calibration.load(Path(__file__).resolve().parents[2] / "docs" / "cells" / "generic180-gm" / "calibration.json")
+
+
+def test_the_coupler_kind_decides_the_mode() -> None:
+    assert CAL.reciprocal and not GM.reciprocal and GM.coupler == "gm"
+    assert [directed_couplers(m, GM) for m in ("auto", "reciprocal", "directed")] == [True, False, True]
+    assert [directed_couplers(m, CAL) for m in ("auto", "reciprocal")] == [False, False]
+    with pytest.raises(CompileError, match="--couplers directed needs a one-way coupler; the calibration's 'resistive'"):
+        directed_couplers("directed", CAL)
+    with pytest.raises(CompileError, match="--couplers must be one of auto, reciprocal, directed"):
+        CompileOptions(couplers="both")
+    with pytest.raises(CompileError, match="--couplers directed needs a one-way coupler"):
+        compiler.compile(models.Un0.init(models.PUBLISHED["digits-n64"], seed=0),
+                         CompileOptions(bits=4, tile=16, couplers="directed"), calibration=CAL)
+
+
+def test_one_way_codes_follow_each_direction() -> None:
+    K = _block(9, 4)
+    K[0, 1], K[1, 0] = 0.4, -0.05  # opposite signs, different strengths: no reciprocal DAC holds both
+    r = realise_one_way(K, 1e-8, GM)
+    assert not np.diag(r.codes).any()
+    assert np.array_equal(np.sign(r.codes), np.sign(K.numpy()) * (r.codes != 0) * (1 - np.eye(9)))
+    assert r.codes[0, 1] > 0 > r.codes[1, 0] and abs(r.codes[0, 1]) > abs(r.codes[1, 0])
+    assert r.load_recv == pytest.approx(GM.coupler_load(r.codes).sum(axis=1))  # the loads are a fixed point
+    # each code is the nearest one at its own direction's loads (one a half-way coupler can flip
+    # with the loads it moves: within one code of it, and most exactly)
+    m_r, m_s = r.loads()
+    off = []
+    for i, j in zip(*np.nonzero(r.codes)):
+        mags = np.arange(1, GM.max_code + 1) * np.sign(r.codes[i, j])
+        a1 = GM.fundamental(mags, np.full(mags.shape, m_r[i, j]), np.full(mags.shape, m_s[i, j]))
+        off.append(abs(int(r.codes[i, j])) - 1 - int(np.argmin(np.abs(abs(float(K[i, j])) / 1e-8 - a1))))
+    assert max(map(abs, off)) <= 1 and sum(o != 0 for o in off) <= 0.1 * len(off)
+
+
+@pytest.fixture(scope="module")
+def ir_gm():
+    return compiler.compile(models.Un0.init(models.PUBLISHED["digits-n64"], seed=0), CompileOptions(bits=4, tile=16),
+                            calibration=GM)
+
+
+def test_a_gm_array_keeps_the_antisymmetric_part(ir_gm) -> None:
+    circuit = realise_ir(ir_gm, scale="full-code")
+    assert circuit.directed and not np.array_equal(circuit.K.codes, circuit.K.codes.T)
+    assert circuit.report()["couplers"].startswith("directed")
+    sine, chip = ir_gm.to_model(), ir_gm.to_model(coupling="circuit")
+    assert not chip.dynamics.shape.reciprocal
+    assert torch.equal(chip.params().K, sine.params().K)  # every direction's strength the IR's
+    forced = realise_ir(ir_gm, scale="full-code", couplers="reciprocal")
+    assert not forced.directed and np.array_equal(forced.K.codes, forced.K.codes.T)
+    with pytest.raises(CompileError, match="one-way couplers"):
+        array_plan(ir_gm)
+
+
+def test_training_under_a_reciprocal_shape_learns_only_the_symmetric_part(ir) -> None:
+    model = ir.to_model(coupling="circuit").train()
+    assert model.dynamics.shape.reciprocal
+    labels = torch.arange(4)
+    theta0 = model.sample_theta0(4, generator=torch.Generator().manual_seed(1))
+    model(labels, theta0).square().mean().backward()
+    g = model.dynamics.K.grad
+    assert bool(g.abs().sum() > 0) and torch.allclose(g, g.T, atol=1e-7 * float(g.abs().max()))

@@ -181,3 +181,16 @@ def test_format_2_tables_are_checked(cal, tmp_path, change, match):
     change(doc)
     with pytest.raises(CalibrationError, match=match):
         Calibration.load(_write(tmp_path, doc))
+
+
+def test_the_coupler_kind_is_recorded_and_checked(cal, tmp_path):
+    doc = cal.to_dict()
+    assert doc["coupler"] == "resistive" and cal.reciprocal
+    old = {k: v for k, v in doc.items() if k != "coupler"}  # files before the field: the resistor DAC
+    assert Calibration.load(_write(tmp_path, old)).coupler == "resistive"
+    gm = Calibration.load(_write(tmp_path, {**doc, "coupler": "gm"}))
+    assert gm.coupler == "gm" and not gm.reciprocal
+    with pytest.raises(CalibrationError, match=r"invalid calibration at coupler: 'capacitive' is not one of"):
+        Calibration.load(_write(tmp_path, {**doc, "coupler": "capacitive"}))
+    with pytest.raises(CalibrationError, match=r"^coupler must be one of resistive, gm, not 'x'$"):
+        dataclasses.replace(cal, coupler="x")

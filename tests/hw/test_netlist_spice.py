@@ -94,6 +94,15 @@ def test_a_bad_plan_is_refused(plan) -> None:
     bad = {**plan, "tiles": [plan["tiles"][0]]}
     with pytest.raises(netlist.NetlistError, match=r"^the plan's tiles must hold every cell"):
         netlist.library(bad)
+    # a plan of other cells than the netlist builds is refused, not built of the wrong ones
+    assert plan["process"] == "generic-180nm-level1" and plan["coupler"]["kind"] == "resistive"
+    for other, said in (({**plan, "process": "ptm45-hp-bsim4"}, "ptm45-hp-bsim4 cells with 'resistive'"),
+                        ({**plan, "coupler": {**plan["coupler"], "kind": "gm"}}, "generic-180nm-level1 cells with 'gm'")):
+        with pytest.raises(netlist.NetlistError, match=rf"^the plan is of {said} couplers"):
+            netlist.library(other)
+    older = {k: v for k, v in plan.items() if k != "process"}  # plans before they named their cells
+    older["coupler"] = {k: v for k, v in plan["coupler"].items() if k != "kind"}
+    assert netlist.parts(older)[1].bits == plan["coupler"]["bits"]
 
 
 def test_the_error_type_imports_without_pyspice() -> None:
