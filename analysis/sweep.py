@@ -262,6 +262,10 @@ def load_spec(path: str | Path) -> SweepSpec:
         kw["yield_within"] = float(y)
     if "compile" in data:
         kw["compile"] = _compile_base(src, data["compile"])
+        try:
+            _check_couplers(src, _compile_options(kw["compile"]), calibration if coupling == "circuit" else None)
+        except ValueError as exc:
+            raise SweepError(f"{src} [compile]: {exc}") from None
     if kind == "one-factor":
         factor = data.get("factor")
         compile_fields = _compile_fields()
@@ -285,7 +289,8 @@ def load_spec(path: str | Path) -> SweepSpec:
                     nonideal.replace(**_corner_sweep(str(_relative(src, kw["corners"]))).nonideal_terms(
                         tau_s, **{"temp_c" if factor == "temperature_c" else "vdd_scale": float(v)}))
                 elif factor.startswith(COMPILE_PREFIX):
-                    _compile_options({**(kw.get("compile") or {}), factor[len(COMPILE_PREFIX):]: v})
+                    _check_couplers(src, _compile_options({**(kw.get("compile") or {}), factor[len(COMPILE_PREFIX):]: v}),
+                                    calibration if coupling == "circuit" else None)
                 else:
                     nonideal.replace(**{factor: v})
             except (OscsimError, ValueError, TypeError) as exc:  # CharacterizeError is a ValueError
@@ -449,6 +454,15 @@ def _compile_base(src: str, table: Any) -> dict[str, Any]:
     except (ValueError, TypeError) as exc:
         raise SweepError(f"{src} [compile]: {exc}") from None
     return dict(table)
+
+
+def _check_couplers(src: str, options, calibration: str | None) -> None:
+    """The compile options' couplers on the cells the sweep's arrays are built of (the spec's
+    calibration under the circuit coupling, the built-in one otherwise): CompileError if the
+    coupler cannot realise them (--couplers directed on a reciprocal coupler)."""
+    from compiler.circuit import directed_couplers
+
+    directed_couplers(options.couplers, _load_calibration(src, calibration or "default"))
 
 
 def circuit_shape(model, options: dict[str, Any] | None, calibration, *, trim: str):
@@ -868,7 +882,9 @@ def _plot_sweep(path: Path, spec: SweepSpec, ctx: _Context, summary: list[dict[s
     key = ctx.primary
     pts = [e for e in summary if e["value"] != IDEAL]
     ideal = next((e for e in summary if e["value"] == IDEAL), None)
-    x = [float(e["value"]) for e in pts]
+    # a categorical factor (compile.target, compile.couplers, ...) is plotted at positions 0..k-1
+    categorical = not all(isinstance(e["value"], (int, float)) and not isinstance(e["value"], bool) for e in pts)
+    x = list(range(len(pts))) if categorical else [float(e["value"]) for e in pts]
     fig, (ax0, ax1) = plt.subplots(1, 2, figsize=(10, 3.8), dpi=120)
     ax0.plot(x, [e[key] for e in pts], "-o", ms=3, color="#4c72b0", label="on the hardware (mean)")
     ax0.fill_between(x, [e[key + "_lo"] for e in pts], [e[key + "_hi"] for e in pts], color="#4c72b0", alpha=0.25,
@@ -901,7 +917,10 @@ def _plot_sweep(path: Path, spec: SweepSpec, ctx: _Context, summary: list[dict[s
         ax1.legend(lines, [ln.get_label() for ln in lines], fontsize=7)
     for ax in (ax0, ax1):
         ax.set_xlabel(spec.factor)
-        if spec.x_scale == "log":
+        if categorical:
+            ax.set_xticks(x, [str(e["value"]) for e in pts])
+            ax.set_xlim(-0.5, len(pts) - 0.5)
+        elif spec.x_scale == "log":
             ax.set_xscale("log")
         elif spec.x_scale == "symlog":
             positive = [v for v in x if v > 0]

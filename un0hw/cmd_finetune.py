@@ -54,11 +54,13 @@ COUPLING_FILE = "coupling.json"
 
 @dataclass(frozen=True)
 class CircuitCoupling:
-    """What `--coupling circuit` trains under: the cells' `trim` and their calibration
-    (`calibration` a file, None for the built-in measured one)."""
+    """What `--coupling circuit` trains under: the cells' `trim`, their calibration
+    (`calibration` a file, None for the built-in measured one) and how the array's couplers
+    realise K (`couplers`, `CompileOptions.couplers`)."""
 
     trim: str = "closed"
     calibration: Path | None = None
+    couplers: str = "auto"
 
     def load(self):
         from hw.calibration import Calibration
@@ -77,15 +79,20 @@ class CircuitCoupling:
         return {"coupling": "circuit", "trim": self.trim,
                 "calibration": "built-in (hw.Calibration.default)" if self.calibration is None else str(self.calibration),
                 "calibration_sha256": None if self.calibration is None else sha256_file(self.calibration),
-                "operating_point": {"name": "A", **OPERATING_POINTS["A"], "seed": SEED}, "dac_scale": "full-code"}
+                "operating_point": {"name": "A", **OPERATING_POINTS["A"], "seed": SEED}, "dac_scale": "full-code",
+                "couplers": self.couplers}
+
+    def options(self):
+        """The array's CompileOptions: the demo's array A with these couplers."""
+        return operating_point(couplers=self.couplers)
 
 
-def operating_point():
+def operating_point(*, couplers: str = "auto"):
     """The demo's array-A CompileOptions (the circuit coupling's array)."""
     import compiler
     from un0hw.demo import OPERATING_POINTS, SEED
 
-    return compiler.CompileOptions(**OPERATING_POINTS["A"], seed=SEED)
+    return compiler.CompileOptions(**OPERATING_POINTS["A"], seed=SEED, couplers=couplers)
 
 
 def _check_folder(out: Path, record: dict | None) -> None:
@@ -105,7 +112,8 @@ def _check_folder(out: Path, record: dict | None) -> None:
     if record is None and theirs is not None:
         raise SweepError(f"{out}: holds a fine-tuning run under the circuit's coupling ({path}); resume it with "
                          "the same --coupling/--trim/--calibration or use a new output folder")
-    same = lambda d: {k: v for k, v in d.items() if k != "calibration"}  # the file by content, not as typed
+    # the file by content, not as typed; records before --couplers were all 'auto'
+    same = lambda d: {"couplers": "auto", **{k: v for k, v in d.items() if k != "calibration"}}
     if record is not None and (not isinstance(theirs, dict) or same(theirs) != same(record)):
         what = "the sine coupling" if theirs is None else f"another circuit coupling ({path})"
         raise SweepError(f"{out}: holds a fine-tuning run under {what}; use a new output folder")
@@ -214,7 +222,7 @@ def _finetune_circuit(checkpoint, model, nonideal, out: Path, circuit: CircuitCo
     cal = circuit.load()
     record = circuit.record()
     _check_folder(out, record)
-    ir, shape = circuit_shape(model, operating_point(), cal, trim=circuit.trim)
+    ir, shape = circuit_shape(model, circuit.options(), cal, trim=circuit.trim)
 
     def scores(m, array_ir, array_shape) -> dict:
         array = array_ir.to_model()
@@ -239,7 +247,7 @@ def _finetune_circuit(checkpoint, model, nonideal, out: Path, circuit: CircuitCo
     tuned_path = trainer.run(progress=progress)
     seconds = time.perf_counter() - t0
     tuned = models.load(tuned_path)
-    tuned_ir, tuned_shape = circuit_shape(tuned, operating_point(), cal, trim=circuit.trim)
+    tuned_ir, tuned_shape = circuit_shape(tuned, circuit.options(), cal, trim=circuit.trim)
     after = scores(tuned, tuned_ir, tuned_shape)  # 'array': recompiled, its own codes' coupling function
     hw_before, hw_after = _mean_sd(before["hardware"], "fid")[0], _mean_sd(after["hardware"], "fid")[0]
     lost = hw_before - _mean_sd(before["ideal"], "fid")[0]
@@ -544,7 +552,7 @@ def _finetune_family(checkpoint, model, nonideal, out: Path, circuit: CircuitCou
         from analysis.sweep import circuit_shape, shaped
 
         cal = circuit.load()
-        ir, coupling = circuit_shape(model, operating_point(), cal, trim=circuit.trim)
+        ir, coupling = circuit_shape(model, circuit.options(), cal, trim=circuit.trim)
 
         def scores(m, array_ir, array_coupling) -> dict:
             array = array_ir.to_model()
@@ -590,7 +598,7 @@ def _finetune_family(checkpoint, model, nonideal, out: Path, circuit: CircuitCou
     seconds = time.perf_counter() - t0
     tuned = models.load(tuned_path)
     if circuit is not None:
-        tuned_ir, tuned_coupling = circuit_shape(tuned, operating_point(), cal, trim=circuit.trim)
+        tuned_ir, tuned_coupling = circuit_shape(tuned, circuit.options(), cal, trim=circuit.trim)
         after = scores(tuned, tuned_ir, tuned_coupling)
     else:
         after = scores(tuned)
@@ -713,7 +721,7 @@ def circuit_option(args: argparse.Namespace) -> CircuitCoupling | None:
     if coupling not in COUPLINGS:
         raise CliError(f"--coupling must be one of {', '.join(COUPLINGS)}, not {args.coupling!r}")
     if coupling == "sine":
-        for flag, value in (("--trim", args.trim), ("--calibration", args.calibration)):
+        for flag, value in (("--trim", args.trim), ("--calibration", args.calibration), ("--couplers", args.couplers)):
             if value is not None:
                 raise CliError(f"{flag} goes with --coupling circuit (the sine coupling has no measured coupling "
                                "function, calibration or trim)")
@@ -723,8 +731,14 @@ def circuit_option(args: argparse.Namespace) -> CircuitCoupling | None:
         raise CliError(f"--trim must be one of {', '.join(CIRCUIT_TRIMS)}, not {args.trim!r}"
                        + (" (the trajectory trim only offsets the frequencies ω, which fine-tuning learns itself)"
                           if trim == "trajectory" else ""))
-    circuit = CircuitCoupling(trim=trim, calibration=args.calibration)
-    circuit.load()  # a bad or sine-only calibration stops here
+    circuit = CircuitCoupling(trim=trim, calibration=args.calibration,
+                              couplers="auto" if args.couplers is None else args.couplers)
+    try:
+        from compiler.circuit import directed_couplers
+
+        directed_couplers(circuit.couplers, circuit.load())  # a bad or sine-only calibration stops here too
+    except CompileError as exc:
+        raise CliError(str(exc)) from None
     return circuit
 
 
@@ -788,6 +802,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="with --coupling circuit: closed (default; the couplers' constant part trimmed out) or open")
     p.add_argument("--calibration", type=Path, default=None, metavar="CAL.json",
                    help="with --coupling circuit: a format-2 calibration JSON (default: the built-in measured one)")
+    p.add_argument("--couplers", default=None, metavar="{auto,reciprocal,directed}",
+                   help="with --coupling circuit: how the array's couplers realise K (default auto: one-way couplers "
+                        "keep both directions where the calibration's coupler can, reciprocal DACs K's symmetric part)")
     p.add_argument("-o", "--output", type=Path, required=True, help="run folder (resumes an interrupted run)")
     p.add_argument("--steps", type=int, default=300, help="training steps (default 300)")
     p.add_argument("--lr", type=float, default=1e-3, help="AdamW learning rate (default 0.001)")

@@ -125,3 +125,27 @@ def test_a_circuit_sweep_and_monte_carlo_score_under_the_measured_h(tmp_path: Pa
     alone = score_model(model, ex, ref, per_class=10, seed=0, nonideal=mc.nonideal.replace(chip_seed=5))
     assert float(chips[1]["fid"]) == pytest.approx(alone.fid, rel=1e-5)
     assert s["ideal_fid"] == pytest.approx(ideal.fid, rel=1e-6)
+
+
+def test_a_categorical_compile_factor_sweeps_and_plots(tmp_path: Path, tiny: Path) -> None:
+    """String-valued compile factors (compile.couplers, compile.target, ...) run, table and plot."""
+    gm = Calibration.load(Path(__file__).resolve().parents[2] / "docs" / "cells" / "generic180-gm" / "calibration.json")
+    gm.save(tmp_path / "gm.json")
+    text = (BASE.replace('"phase_noise_rad_per_sqrt_t"', '"compile.couplers"').replace("[0.1]", '["reciprocal", "directed"]')
+            + 'coupling = "circuit"\ncalibration = "gm.json"\n[compile]\nbits = 6\ntile = 32\n')
+    spec = load_spec(write(tmp_path, text))
+    ctx = sweep._Context(spec)
+    assert ctx.model_for("reciprocal").dynamics.shape.reciprocal
+    assert not ctx.model_for("directed").dynamics.shape.reciprocal
+    run_sweep(spec, tmp_path / "out", progress=False)
+    rows = {r["value"]: r for r in read_csv(tmp_path / "out" / "summary.csv")}
+    assert set(rows) == {"ideal", "reciprocal", "directed"}
+    assert (tmp_path / "out" / "sweep.png").stat().st_size > 0
+    # a reciprocal coupler cannot take 'directed': the spec says so before anything runs
+    res = BASE.replace('"phase_noise_rad_per_sqrt_t"', '"compile.couplers"').replace("[0.1]", '["directed"]')
+    with pytest.raises(SweepError, match=r"res\.toml: 'values' entry 'directed' for compile\.couplers: --couplers "
+                                         r"directed needs a one-way coupler; the calibration's 'resistive'"):
+        load_spec(write(tmp_path, res + 'coupling = "circuit"\n[compile]\ntile = 32\n', "res.toml"))
+    with pytest.raises(SweepError, match=r"base\.toml \[compile\]: --couplers directed needs a one-way coupler"):
+        load_spec(write(tmp_path, BASE + 'coupling = "circuit"\n[compile]\ncouplers = "directed"\n', "base.toml"))
+    assert load_spec(write(tmp_path, text.replace('["reciprocal", "directed"]', '["auto"]'), "auto.toml"))
