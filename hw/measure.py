@@ -949,3 +949,23 @@ def measure_fanout_loading(osc: RingOscillator, dac, *, m_max: int = 4, code: in
     shift = [1 - x / f[0] for x in f]
     return FanoutLoading(code=int(code), vctrl_v=v, f_hz=tuple(f), shift_rel=tuple(shift),
                          shift_per_coupler_rel=shift[-1] / m_max)
+
+
+def gate_sensitivities(osc: RingOscillator, *, vctrl_v: float, devices: Sequence[str] | None = None,
+                       dv_v: float = 0.02, cycles: int = 16, timeout_s: float = 60.0) -> dict[str, float]:
+    """∂f0/∂v (Hz/V) of the ring at `vctrl_v` for a voltage in series with each device's gate
+    (`RingOscillator.gate_offsets_v`), by central difference of ±`dv_v`: the quasi-static gain
+    from a device's gate-referred noise to the cell's frequency. `devices` defaults to the bias
+    pair and stage 0's starving devices (`bn`, `bp`, `sn0`, `sp0`: the stages are identical,
+    so stage 0 stands for every stage) and stage 0's inverter devices (`in0`, `ip0`)."""
+    import dataclasses
+
+    devices = list(devices or ("bn", "bp", "sn0", "sp0", "in0", "ip0"))
+    if not dv_v > 0:
+        raise CharacterizeError(f"dv_v must be > 0, not {dv_v!r}")
+    out: dict[str, float] = {}
+    for dev in devices:
+        f = [measure_ring(dataclasses.replace(osc, gate_offsets_v=((dev, sign * dv_v),)), vctrl_v=vctrl_v,
+                          cycles=cycles, timeout_s=timeout_s).f0_hz for sign in (1.0, -1.0)]
+        out[dev] = (f[0] - f[1]) / (2 * dv_v)
+    return out

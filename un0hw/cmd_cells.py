@@ -1,5 +1,6 @@
 """`un0hw cells characterize`: measure the oscillator and coupler cells in ngspice → hw.Calibration.
 `un0hw cells corners`: the same cells at temperature and supply corners → corners.json (`hw.corners`).
+`un0hw cells flicker`: the ring's flicker noise as a frequency offset since its last trim (`hw.flicker`).
 `un0hw cells check-array`: a compiled array's cells (or random small arrays) in ngspice against oscsim."""
 
 from __future__ import annotations
@@ -113,6 +114,38 @@ def cmd_cells_corners(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_cells_flicker(args: argparse.Namespace) -> int:
+    from hw.flicker import FlickerError, ring_flicker
+    from hw.spice.process import PROCESSES
+    from hw.spice.run import unavailable_reason
+
+    if args.process not in PROCESSES:
+        raise CliError(f"--process must be one of {', '.join(PROCESSES)}, not {args.process!r}")
+    ages = _number_list(args.since_trim, "--since-trim")
+    if min(ages) <= 0:
+        raise CliError(f"--since-trim must be times > 0 s, not {args.since_trim!r}")
+    if not args.inference_s > 0:
+        raise CliError(f"--inference-s must be > 0, not {args.inference_s}")
+    reason = unavailable_reason()
+    if reason is not None:
+        raise SpiceError(f"cannot measure the ring's gains without ngspice: {reason}")
+    model = ring_flicker(args.process)
+    try:
+        sigma = model.offset_sigma_hz(list(ages), args.inference_s)
+    except FlickerError as exc:
+        raise CliError(str(exc)) from None
+    model.save(args.output)
+    print(f"wrote {args.output} ({args.process}: f0 {model.f0_hz / 1e6:.1f} MHz, K_VCO {model.kvco_hz_per_v / 1e6:.0f} "
+          f"MHz/V; S_f = {model.psd_coefficient_hz2:.3g} Hz^2 / f)")
+    share = model.device_share()
+    print("  share of S_f: " + ", ".join(f"{k} {v:.0%}" for k, v in sorted(share.items(), key=lambda kv: -kv[1])))
+    print(f"  rms offset of the frequency over a {args.inference_s:g} s inference from its value at trim:")
+    for age, sd in zip(ages, sigma):
+        print(f"  {age:>10g} s after trim: {sd / 1e3:8.2f} kHz = {1e6 * sd / model.f0_hz:6.1f} ppm of f0")
+    sys.stdout.flush()
+    return 0
+
+
 def _demo_array_a(calibration):
     """The shipped model compiled with the demo's array-A options (`un0hw.demo`)."""
     import compiler
@@ -193,7 +226,7 @@ def cmd_cells_check_array(args: argparse.Namespace) -> int:
 
 def register(sub) -> None:
     p = sub.add_parser("cells", help="circuit-level oscillator and coupler cells (ngspice)")
-    cells_sub = p.add_subparsers(dest="cells_command", required=True, metavar="{characterize,corners,check-array}")
+    cells_sub = p.add_subparsers(dest="cells_command", required=True, metavar="{characterize,corners,flicker,check-array}")
     c = cells_sub.add_parser("characterize",
                              help="measure f0, tuning, K_eff per coupler code, energy, jitter and mismatch "
                                   "in ngspice and write a measured hw.Calibration JSON")
@@ -231,6 +264,18 @@ def register(sub) -> None:
     k.add_argument("--no-progress", action="store_true", help="no progress bar")
     k.set_defaults(func=cmd_cells_corners)
     paths(k, PathOption("output", "out-dir", "-o/--output"))
+
+    fl = cells_sub.add_parser("flicker",
+                              help="the ring's flicker (1/f) noise: each device's gain from ngspice, the sourced "
+                                   "flicker coefficient, and the rms frequency offset at times since the trim")
+    fl.add_argument("-o", "--output", type=Path, required=True, help="flicker.json to write")
+    fl.add_argument("--process", default="generic180", metavar="{generic180,ptm45}", help="the model process")
+    fl.add_argument("--since-trim", default="1,60,3600,86400",
+                    help="times since the trim, s (comma-separated; default 1,60,3600,86400)")
+    fl.add_argument("--inference-s", type=float, default=2.4e-6,
+                    help="the inference's duration T·τ, s (default 2.4e-6: the shipped model on generic180)")
+    fl.set_defaults(func=cmd_cells_flicker)
+    paths(fl, PathOption("output", "out-file", "-o/--output"))
 
     a = cells_sub.add_parser("check-array",
                              help="a compiled array's cells as transistor-level rings and coupler DACs in ngspice "

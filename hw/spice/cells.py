@@ -48,10 +48,20 @@ class RingOscillator:
     # steepest both ways) and the range the characterisation sweeps (above V_TH, up to VDD).
     vctrl_nominal_v: float = 1.0
     vctrl_range_v: tuple[float, float] = (0.6, 1.8)
+    #: (device, volts): a DC source in series with that device's gate (`device_names`), for
+    #: the frequency's sensitivity to each device (`hw.measure.gate_sensitivities`)
+    gate_offsets_v: tuple[tuple[str, float], ...] = ()
 
     def __post_init__(self) -> None:
         if not (isinstance(self.n_stages, int) and self.n_stages >= 3 and self.n_stages % 2 == 1):
             raise CellError(f"n_stages must be an odd integer >= 3, not {self.n_stages!r}")
+        names = {d[0] for d in self.device_names()}
+        for entry in self.gate_offsets_v:
+            dev, volts = entry if isinstance(entry, tuple) and len(entry) == 2 else (entry, None)
+            if dev not in names or isinstance(volts, bool) or not isinstance(volts, (int, float)) \
+                    or not math.isfinite(volts):
+                raise CellError(f"gate_offsets_v entries must be (device, finite volts) with a device of "
+                                f"{', '.join(sorted(names))}; got {entry!r}")
         lo, hi = self.vctrl_range_v
         if not (0 < lo < self.vctrl_nominal_v < hi <= self.process.vdd_v * 1.2):
             raise CellError(f"need 0 < vctrl_range_v[0] < vctrl_nominal_v < vctrl_range_v[1] <= 1.2 VDD, got "
@@ -113,21 +123,29 @@ class RingOscillator:
         def model(dev: str, default: Card) -> str:
             return cards[dev].name if dev in cards else default.name
 
+        offsets = dict(self.gate_offsets_v)
+
+        def gate(dev: str, node: str) -> str:
+            if dev not in offsets:
+                return node
+            sub.V(f"g{dev}", f"g_{dev}", node, offsets[dev])  # v(g_dev) = v(node) + offset
+            return f"g_{dev}"
+
         nc, pc = self.process.nmos, self.process.pmos
         # Bias: NMOS at vctrl sinks I from a diode-connected PMOS; its gate voltage `pb` mirrors I.
-        sub.M("bn", "pb", "vctrl", "vss", "vss", model=model("bn", nc), w=self.wn_starve_m, l=self.l_starve_m,
-              **self._diffusion(self.wn_starve_m))
-        sub.M("bp", "pb", "pb", "vddb", "vddb", model=model("bp", pc), w=self.wp_starve_m, l=self.l_starve_m,
-              **self._diffusion(self.wp_starve_m))
+        sub.M("bn", "pb", gate("bn", "vctrl"), "vss", "vss", model=model("bn", nc), w=self.wn_starve_m,
+              l=self.l_starve_m, **self._diffusion(self.wn_starve_m))
+        sub.M("bp", "pb", gate("bp", "pb"), "vddb", "vddb", model=model("bp", pc), w=self.wp_starve_m,
+              l=self.l_starve_m, **self._diffusion(self.wp_starve_m))
         for k in range(n):
             a, y = outs[k - 1], outs[k]  # stage k inverts the previous output; p0 takes p{N-1}
-            sub.M(f"sp{k}", f"tp{k}", "pb", "vdd", "vdd", model=model(f"sp{k}", pc), w=self.wp_starve_m,
+            sub.M(f"sp{k}", f"tp{k}", gate(f"sp{k}", "pb"), "vdd", "vdd", model=model(f"sp{k}", pc), w=self.wp_starve_m,
                   l=self.l_starve_m, **self._diffusion(self.wp_starve_m))
-            sub.M(f"ip{k}", y, a, f"tp{k}", "vdd", model=model(f"ip{k}", pc), w=self.wp_m, l=self.l_m,
+            sub.M(f"ip{k}", y, gate(f"ip{k}", a), f"tp{k}", "vdd", model=model(f"ip{k}", pc), w=self.wp_m, l=self.l_m,
                   **self._diffusion(self.wp_m))
-            sub.M(f"in{k}", y, a, f"tn{k}", "vss", model=model(f"in{k}", nc), w=self.wn_m, l=self.l_m,
+            sub.M(f"in{k}", y, gate(f"in{k}", a), f"tn{k}", "vss", model=model(f"in{k}", nc), w=self.wn_m, l=self.l_m,
                   **self._diffusion(self.wn_m))
-            sub.M(f"sn{k}", f"tn{k}", "vctrl", "vss", "vss", model=model(f"sn{k}", nc), w=self.wn_starve_m,
+            sub.M(f"sn{k}", f"tn{k}", gate(f"sn{k}", "vctrl"), "vss", "vss", model=model(f"sn{k}", nc), w=self.wn_starve_m,
                   l=self.l_starve_m, **self._diffusion(self.wn_starve_m))
             if self.c_load_f > 0:
                 sub.C(f"l{k}", y, "vss", self.c_load_f)

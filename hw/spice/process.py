@@ -187,6 +187,15 @@ class Matching:
     w_res_m: float  # drawn width of the coupler resistors
 
 
+#: the gate-referred flicker coefficient K of S_vg(f) = K / (Cox W L f), both polarities and
+#: both processes: the textbook figure for MOSFETs of these nodes. PMOS devices usually show
+#: less (buried channel), so the PMOS value is an upper bound; the Cox W L form is what lets
+#: one K stand for both nodes to first order.
+FLICKER_K_V2F = 1e-25
+FLICKER_K_SOURCE = ("B. Razavi, 'Design of Analog CMOS Integrated Circuits', McGraw-Hill, ch. 7 (Noise): "
+                    "gate-referred flicker noise K / (Cox W L f), K ~ 1e-25 V^2 F")
+
+
 @dataclass(frozen=True, kw_only=True)
 class Process:
     """Supply, minimum geometry and the two device cards of the model process."""
@@ -203,6 +212,10 @@ class Process:
     #: the operating point (`at`): die temperature, and the supply relative to nominal
     temp_c: float = NOMINAL_TEMP_C
     vdd_scale: float = 1.0
+    #: flicker (1/f) noise of a device, gate-referred: S_vg(f) = K / (Cox W L f), K in V^2 F
+    #: (`FLICKER_K_SOURCE`); neither card set carries a KF of its own
+    flicker_k_n_v2f: float = FLICKER_K_V2F
+    flicker_k_p_v2f: float = FLICKER_K_V2F
 
     @property
     def cox_f_per_m2(self) -> float:
