@@ -281,14 +281,15 @@ def _sha256_files(paths: list[Path]) -> str:
 
 def characterize_all(out_dir: str | Path, *, quick: bool = False, progress: bool = True, seed: int = 0,
                      workers: int = 2, cal_path: str | Path | None = None, process: Any = "generic180",
-                     coupler: str = "resistive") -> Calibration:
+                     coupler: str = "resistive", gm_tap: int = 0) -> Calibration:
     """Measure everything, write `calibration.json` (or `cal_path`), plots and decks to
     `out_dir`, and return the measured Calibration. `seed` fixes the Monte Carlo draws (and
     is handed to ngspice for the transient noise, which libngspice 39 does not repeat);
     `workers` processes run the Monte Carlo. `process`: a registry name of
     `hw.spice.process.PROCESSES` (or a `Process`); the cells are the ones sized for it
     (`hw.spice.cells.ring_for`, `coupler_for`). `coupler`: "resistive" (the resistor DAC) or
-    "gm" (buffered taps and a current-steering DAC, `hw.spice.cells.GmCouplerDAC`)."""
+    "gm" (buffered taps and a current-steering DAC, `hw.spice.cells.GmCouplerDAC`), its tap
+    buffer on the sender's ring stage `gm_tap` (0: p0)."""
     from tqdm import tqdm
 
     from hw.spice import cells, run
@@ -298,7 +299,7 @@ def characterize_all(out_dir: str | Path, *, quick: bool = False, progress: bool
     plan = Plan.of(quick)
     proc = process_named(process) if isinstance(process, str) else process
     osc = cells.ring_for(proc)
-    dac = cells.coupler_for(proc, coupler, n_stages=osc.n_stages)
+    dac = cells.coupler_for(proc, coupler, n_stages=osc.n_stages, gm_tap=gm_tap)
     vnom, vrange = osc.vctrl_nominal_v, osc.vctrl_range_v
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -306,7 +307,7 @@ def characterize_all(out_dir: str | Path, *, quick: bool = False, progress: bool
     total = plan.tuning_points + 2 + 3 + n_codes + 1 + plan.mc_rings + plan.mc_pairs + 2 * dac.max_code \
         + 2 * plan.fanout_max + 1
     bar = tqdm(total=total, desc="characterize", unit="run", disable=not progress, leave=False)
-    raw: dict[str, Any] = {"plan": dataclasses.asdict(plan), "seed": seed, "process": proc.key, "coupler": coupler}
+    raw: dict[str, Any] = {"plan": dataclasses.asdict(plan), "seed": seed, "process": proc.key, "coupler": coupler, "gm_tap": gm_tap}
     try:
         # 1. tuning
         bar.set_postfix_str("tuning")

@@ -31,6 +31,10 @@ def cmd_cells_characterize(args: argparse.Namespace) -> int:
         raise CliError(f"--process must be one of {', '.join(PROCESSES)}, not {args.process!r}")
     if args.coupler not in COUPLERS:
         raise CliError(f"--coupler must be one of {', '.join(COUPLERS)}, not {args.coupler!r}")
+    if args.gm_tap and args.coupler != "gm":
+        raise CliError(f"--gm-tap goes with --coupler gm (the resistor DAC joins the p0 nodes), not {args.gm_tap}")
+    if not 0 <= args.gm_tap < 5:
+        raise CliError(f"--gm-tap must be a ring stage 0..4, not {args.gm_tap}")
     reason = unavailable_reason()
     if reason is not None:
         raise SpiceError(f"cannot characterise without ngspice: {reason}")
@@ -38,7 +42,7 @@ def cmd_cells_characterize(args: argparse.Namespace) -> int:
         out_dir = args.plots if args.plots is not None else Path(scratch)
         cal = characterize_all(out_dir, quick=args.quick, progress=not args.no_progress, seed=args.seed,
                                workers=args.workers, cal_path=args.output, process=args.process,
-                               coupler=args.coupler)
+                               coupler=args.coupler, gm_tap=args.gm_tap)
     k = cal.coupler_k_rad_s
     print(f"wrote {args.output} (measured, ngspice {cal.ngspice_version}, process {args.process}, coupler {args.coupler})")
     print(f"  f0 {cal.f0_hz / 1e6:.1f} MHz, tuning {cal.f_min_hz / 1e6:.1f}-{cal.f_max_hz / 1e6:.1f} MHz, "
@@ -243,6 +247,9 @@ def register(sub) -> None:
     c.add_argument("--coupler", default="resistive", metavar="{resistive,gm}",
                    help="the coupler: resistive, the resistor DAC behind transmission gates (default), or gm, "
                         "buffered taps driving a current-steering DAC that does not load the ring")
+    c.add_argument("--gm-tap", type=int, default=0,
+                   help="with --coupler gm: the sender's ring stage its tap buffer reads (default 0, p0; stage k "
+                        "leads p0 by (5 - k) x 36 degrees, against the injection's lag)")
     c.add_argument("--no-progress", action="store_true", help="no progress bar")
     c.set_defaults(func=cmd_cells_characterize)
     paths(c, PathOption("output", "out-file", "-o/--output"), PathOption("plots", "out-dir", "--plots"))

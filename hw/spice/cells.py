@@ -554,6 +554,11 @@ class GmCouplerDAC:
     n_stages: int = 5
     code: int = 0
     reverse_code: int | None = None  # b -> a; None: the same as a -> b (symmetric)
+    # the sender's ring stage its tap buffer reads (0: p0, the node the injector drives on
+    # the receiver). Stage k < N leads p0 by (N - k) stage delays, (N - k) pi / N of phase,
+    # with (N - k) inversions (taken out by the steering choice): a lead against the
+    # injection's own lag (a current into a node is integrated by its capacitance)
+    tap_stage: int = 0
     process: Process = field(default=GENERIC_180NM)
     # current sources (long channel: matching, output resistance), enable and steering switches, tap buffer
     wn_src_m: float = 0.5e-6  # unit NMOS sink: KP/2 W/L V_ov^2 = 1 uA at V_ov ~ 0.15 V (generic180)
@@ -579,6 +584,19 @@ class GmCouplerDAC:
         if not self.i_lsb_a > 0:
             raise CellError(f"i_lsb_a must be > 0, not {self.i_lsb_a!r}")
         _check_dac_words(self, ("code", "reverse_code"))
+        if isinstance(self.tap_stage, bool) or not isinstance(self.tap_stage, int) \
+                or not 0 <= self.tap_stage < self.n_stages:
+            raise CellError(f"tap_stage must be a ring stage 0..{self.n_stages - 1}, not {self.tap_stage!r}")
+
+    @property
+    def tap_lead_rad(self) -> float:
+        """The phase the tap leads the sender's p0 by (0 for p0 itself)."""
+        return 0.0 if self.tap_stage == 0 else (self.n_stages - self.tap_stage) * math.pi / self.n_stages
+
+    @property
+    def tap_inverted(self) -> bool:
+        """Whether the tap is p0's complement (an odd number of stages from it)."""
+        return self.tap_stage != 0 and (self.n_stages - self.tap_stage) % 2 == 1
 
     @property
     def max_code(self) -> int:
@@ -593,10 +611,13 @@ class GmCouplerDAC:
 
     def describe(self) -> str:
         back = "" if self.reverse_code is None else f", reverse {self.reverse_code:+d}"
-        return f"gm coupler DAC {self.bits} bits, code {self.code:+d}{back}"
+        tap = "" if self.tap_stage == 0 else f", tap p{self.tap_stage}"
+        return f"gm coupler DAC {self.bits} bits, code {self.code:+d}{back}{tap}"
 
     def summary(self) -> str:
-        return (f"sign-magnitude current-steering (gm) DAC behind buffered taps (i_lsb {self.i_lsb_a:g} A, "
+        tap = ("p0" if self.tap_stage == 0 else
+               f"p{self.tap_stage} (leads p0 by {math.degrees(self.tap_lead_rad):.0f} deg)")
+        return (f"sign-magnitude current-steering (gm) DAC behind buffered taps of {tap} (i_lsb {self.i_lsb_a:g} A, "
                 f"one-way injectors both ways)")
 
     def strength(self, code: int | None = None) -> float:
@@ -707,7 +728,8 @@ class GmCouplerDAC:
             try:
                 circuit.element(f"Xtap_{cell}")
             except KeyError:
-                circuit.X(f"tap_{cell}", tap.name, f"{cell}0", f"{cell}_x", f"{cell}_xb", supply, circuit.gnd)
+                circuit.X(f"tap_{cell}", tap.name, f"{cell}{self.tap_stage}", f"{cell}_x", f"{cell}_xb", supply,
+                          circuit.gnd)
         back = self.code if self.reverse_code is None else self.reverse_code
         try:  # the cascodes' bias, one pair of levels for every injector in the bench
             circuit.element("Vgm_kn")
@@ -715,7 +737,7 @@ class GmCouplerDAC:
             circuit.V("gm_kn", "gm_kn", circuit.gnd, self.process.vdd_v * self.cascode_gate_rel)
             circuit.V("gm_kp", "gm_kp", circuit.gnd, self.process.vdd_v * (1 - self.cascode_gate_rel))
         for src, dst, code in ((a, b, self.code), (b, a, back)):
-            g, gb = (f"{src}_xb", f"{src}_x") if code >= 0 else (f"{src}_x", f"{src}_xb")
+            g, gb = (f"{src}_xb", f"{src}_x") if (code >= 0) != self.tap_inverted else (f"{src}_x", f"{src}_xb")
             probe = self.probe_name(src, dst, tag)
             ens = [supply if on else circuit.gnd for on in self.enable_levels(code)]
             # code 0, or coupling off: the cascodes are cut off (gates to the rails), so the
@@ -792,12 +814,16 @@ def gm_dac_for(process: Process | str, *, n_stages: int = 5) -> GmCouplerDAC:
 COUPLERS = ("resistive", "gm")
 
 
-def coupler_for(process: Process | str, kind: str = "resistive", *, n_stages: int = 5) -> CouplerDAC | GmCouplerDAC:
-    """The coupler DAC of `kind` ("resistive" or "gm") sized for a process."""
+def coupler_for(process: Process | str, kind: str = "resistive", *, n_stages: int = 5,
+                gm_tap: int = 0) -> CouplerDAC | GmCouplerDAC:
+    """The coupler DAC of `kind` ("resistive" or "gm") sized for a process; `gm_tap`: the gm
+    coupler's tap stage (`GmCouplerDAC.tap_stage`; the resistor DAC has none)."""
     if kind == "resistive":
+        if gm_tap:
+            raise CellError(f"gm_tap {gm_tap!r} goes with the gm coupler; the resistor DAC joins the p0 nodes")
         return dac_for(process, n_stages=n_stages)
     if kind == "gm":
-        return gm_dac_for(process, n_stages=n_stages)
+        return replace(gm_dac_for(process, n_stages=n_stages), tap_stage=gm_tap)
     raise CellError(f"coupler must be one of {', '.join(COUPLERS)}, not {kind!r}")
 
 

@@ -53,6 +53,28 @@ def test_gm_netlist_has_one_tap_per_cell_and_a_probe_per_direction():
     assert lines[0].split()[6:8] == ["gm_kn", "gm_kp"] and lines[1].split()[6:8] == ["0", "vddc"]  # code 0: cut off
 
 
+def test_the_tap_stage_leads_p0_and_keeps_the_sign_convention():
+    import math
+
+    osc = cells.RingOscillator()
+    with pytest.raises(cells.CellError, match=r"^tap_stage must be a ring stage 0\.\.4, not 5$"):
+        cells.GmCouplerDAC(tap_stage=5)
+    with pytest.raises(cells.CellError, match=r"^gm_tap 4 goes with the gm coupler"):
+        cells.coupler_for("generic180", "resistive", gm_tap=4)
+    leads = {k: cells.GmCouplerDAC(tap_stage=k) for k in range(5)}
+    assert [round(math.degrees(g.tap_lead_rad)) for g in leads.values()] == [0, 144, 108, 72, 36]
+    assert [g.tap_inverted for g in leads.values()] == [False, False, True, False, True]
+    steering = {}
+    for k in (0, 4, 3):
+        gm = cells.coupler_for("generic180", "gm", gm_tap=k).with_code(5)
+        lines = str(cells.pair_bench(osc, gm, vctrl_a_v=1.0, vctrl_b_v=1.0)).splitlines()
+        tap_a = next(ln for ln in lines if ln.startswith("Xtap_a"))
+        assert tap_a.split()[1] == f"a{k}"  # the buffer reads the sender's stage k
+        steering[k] = next(ln for ln in lines if ln.startswith("Xg_ab")).split()[1]
+    # c > 0 steers by p0's complement; p4 is p0's complement (one stage before it), p3 is not
+    assert steering == {0: "a_xb", 4: "a_x", 3: "a_xb"}
+
+
 @needs_ngspice
 @pytest.mark.slow
 def test_gm_f0_shift_per_attached_coupler_is_smaller_than_the_resistor_dacs():

@@ -32,3 +32,14 @@ def test_coupler_default_is_resistive_and_the_names_match_the_cells():
 
     assert build_parser().parse_args(["cells", "characterize", "-o", "c.json"]).coupler == "resistive"
     assert COUPLERS == ("resistive", "gm")
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--gm-tap", "4"], "--gm-tap goes with --coupler gm (the resistor DAC joins the p0 nodes), not 4"),
+    (["--coupler", "gm", "--gm-tap", "5"], "--gm-tap must be a ring stage 0..4, not 5"),
+    (["--coupler", "gm", "--gm-tap", "-1"], "--gm-tap must be a ring stage 0..4, not -1"),
+])
+def test_a_bad_gm_tap_is_one_line_and_exit_code_2(capsys, tmp_path, args, message):
+    assert main(["cells", "characterize", "-o", str(tmp_path / "c.json"), *args]) == 2
+    assert capsys.readouterr().err == f"un0hw: error: {message}\n"
+    assert not (tmp_path / "c.json").exists()
