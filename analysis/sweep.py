@@ -95,8 +95,11 @@ FACTORS = (
 #: operating-point factors: the temperature (°C) or supply factor away from the trim point,
 #: converted by the spec's measured ``corners`` (`hw.corners.CornerSweep.nonideal_terms`)
 OPERATING_FACTORS = ("temperature_c", "vdd_scale")
+#: the time since the cells' trim (s), converted by the spec's ``flicker`` model (`hw.flicker`:
+#: the per-cell flicker offset, as the per-cell drift term)
+FLICKER_FACTOR = "since_trim_s"
 COMPILE_PREFIX = "compile."
-_KEYS = {"corners",
+_KEYS = {"corners", "flicker",
     "kind", "title", "checkpoint", "factor", "values", "seeds", "samples", "x_scale", "batch_size", "seed",
     "chips", "yield_within", "chip_group", "nonideal", "compile", "calibration", "tau_s", "coupling", "trim",
     "metric", "features", "data", "inception_weights",
@@ -147,6 +150,7 @@ class SweepSpec:
     data: str | None = None
     inception_weights: str | None = None
     corners: str | None = None
+    flicker: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -157,7 +161,7 @@ class SweepSpec:
             d.pop("coupling")
             d.pop("trim")
         for key, default in (("metric", "auto"), ("features", "auto"), ("data", None), ("inception_weights", None),
-                             ("corners", None)):
+                             ("corners", None), ("flicker", None)):
             if d[key] == default:  # likewise for a spec without the quality keys
                 d.pop(key)
         return d
@@ -174,6 +178,10 @@ class SweepSpec:
         """The NonIdeal operating-point fields of an operating factor's value (`corners`)."""
         sweep = _corner_sweep(str(self.path_of("corners")))
         return sweep.nonideal_terms(self.tau_s, **{"temp_c" if self.factor == "temperature_c" else "vdd_scale": value})
+
+    def flicker_terms(self, value: float) -> dict[str, float]:
+        """The NonIdeal field of a time since trim (`flicker`): the cells' flicker offset."""
+        return _ring_flicker(str(self.path_of("flicker"))).nonideal_terms(self.tau_s, float(value))
 
     def load_calibration(self):
         """The `hw.Calibration` the spec names (the built-in measured one without a name)."""
@@ -213,6 +221,12 @@ def _corner_sweep(path: str):
     from hw.corners import CornerSweep
 
     return CornerSweep.load(path)
+
+
+def _ring_flicker(path: str):
+    from hw.flicker import RingFlicker
+
+    return RingFlicker.load(path)
 
 
 def load_spec(path: str | Path) -> SweepSpec:
@@ -269,13 +283,15 @@ def load_spec(path: str | Path) -> SweepSpec:
     if kind == "one-factor":
         factor = data.get("factor")
         compile_fields = _compile_fields()
-        if not (factor in FACTORS or factor in OPERATING_FACTORS
+        if not (factor in FACTORS or factor in OPERATING_FACTORS or factor == FLICKER_FACTOR
                 or (isinstance(factor, str) and factor.startswith(COMPILE_PREFIX)
                     and factor[len(COMPILE_PREFIX):] in compile_fields)):
-            raise SweepError(f"{src}: 'factor' must be one of {', '.join(FACTORS + OPERATING_FACTORS)} or "
-                             f"compile.<field> ({', '.join(compile_fields)}), not {factor!r}")
+            raise SweepError(f"{src}: 'factor' must be one of {', '.join(FACTORS + OPERATING_FACTORS)}, "
+                             f"{FLICKER_FACTOR} or compile.<field> ({', '.join(compile_fields)}), not {factor!r}")
         if factor in OPERATING_FACTORS:
             kw["corners"] = _corners_key(src, data)
+        if factor == FLICKER_FACTOR:
+            kw["flicker"] = _flicker_key(src, data)
         values = data.get("values")
         if not isinstance(values, list) or not values:
             raise SweepError(f"{src}: 'values' must be a non-empty list of the factor's values")
@@ -288,6 +304,10 @@ def load_spec(path: str | Path) -> SweepSpec:
                         raise TypeError("must be a number")
                     nonideal.replace(**_corner_sweep(str(_relative(src, kw["corners"]))).nonideal_terms(
                         tau_s, **{"temp_c" if factor == "temperature_c" else "vdd_scale": float(v)}))
+                elif factor == FLICKER_FACTOR:
+                    if isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0:
+                        raise TypeError("must be a time > 0 s")
+                    nonideal.replace(**_ring_flicker(str(_relative(src, kw["flicker"]))).nonideal_terms(tau_s, float(v)))
                 elif factor.startswith(COMPILE_PREFIX):
                     _check_couplers(src, _compile_options({**(kw.get("compile") or {}), factor[len(COMPILE_PREFIX):]: v}),
                                     calibration if coupling == "circuit" else None)
@@ -302,6 +322,8 @@ def load_spec(path: str | Path) -> SweepSpec:
                 raise SweepError(f"{src}: '{key}' belongs to one-factor sweeps, not {kind}")
     if "corners" in data and kw.get("corners") is None:
         raise SweepError(f"{src}: 'corners' goes with an operating factor ({', '.join(OPERATING_FACTORS)})")
+    if "flicker" in data and kw.get("flicker") is None:
+        raise SweepError(f"{src}: 'flicker' goes with factor = \"{FLICKER_FACTOR}\"")
         kw.setdefault("samples", 1000)
     return SweepSpec(**kw)
 
@@ -324,6 +346,23 @@ def _corners_key(src: str, data: dict[str, Any]) -> str:
         _corner_sweep(str(_relative(src, value)))
     except CharacterizeError as exc:
         raise SweepError(f"{src}: 'corners': {exc}") from None
+    return value
+
+
+def _flicker_key(src: str, data: dict[str, Any]) -> str:
+    """'flicker': a flicker.json of `un0hw cells flicker`, with a 'calibration' for τ."""
+    from hw.flicker import FlickerError
+
+    value = data.get("flicker")
+    if not isinstance(value, str) or not value:
+        raise SweepError(f"{src}: factor \"{FLICKER_FACTOR}\" needs 'flicker', the flicker.json of un0hw cells flicker")
+    if "calibration" not in data:
+        raise SweepError(f"{src}: factor \"{FLICKER_FACTOR}\" needs 'calibration' (its τ converts the offsets to "
+                         f"model time)")
+    try:
+        _ring_flicker(str(_relative(src, value)))
+    except FlickerError as exc:
+        raise SweepError(f"{src}: 'flicker': {exc}") from None
     return value
 
 
@@ -580,6 +619,8 @@ class _Context:
             base = base.replace(**{spec.factor: value})
         elif spec.factor in OPERATING_FACTORS:
             base = base.replace(**spec.corner_terms(value))
+        elif spec.factor == FLICKER_FACTOR:
+            base = base.replace(**spec.flicker_terms(value))
         return base.replace(chip_seed=base.chip_seed + seed, sample_seed=base.sample_seed + seed)
 
     def per_class(self) -> int:

@@ -104,6 +104,38 @@ class RingFlicker:
         doc["device_share"] = self.device_share()
         return doc
 
+    def nonideal_terms(self, tau_s: float, since_trim_s: float, *, inference_model_t: float = 1.0) -> dict[str, float]:
+        """The `oscsim.NonIdeal` field of the offset `since_trim_s` after the trim, in model
+        units at τ: the per-cell spread drift_mismatch_rad_per_t = 2π σ τ, for an inference of
+        `inference_model_t` model time (T_inf = that × τ)."""
+        if isinstance(tau_s, bool) or not (isinstance(tau_s, (int, float)) and math.isfinite(tau_s) and tau_s > 0):
+            raise FlickerError(f"tau_s must be a positive number of seconds, not {tau_s!r}")
+        sigma = float(self.offset_sigma_hz(float(since_trim_s), inference_model_t * tau_s))
+        return {"drift_mismatch_rad_per_t": 2 * math.pi * sigma * tau_s}
+
+    @classmethod
+    def load(cls, path: str | Path) -> RingFlicker:
+        """Read a flicker.json of `un0hw cells flicker`; FlickerError (one line naming the file) if not one."""
+        path = Path(path)
+        try:
+            doc = json.loads(path.read_text())
+        except FileNotFoundError:
+            raise FlickerError(f"{path}: no such flicker file (un0hw cells flicker -o writes one)") from None
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise FlickerError(f"{path}: not a readable flicker JSON ({exc})") from None
+        if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+            got = doc.get("format") if isinstance(doc, dict) else type(doc).__name__
+            raise FlickerError(f"{path}: format must be {FORMAT!r}, not {got!r}")
+        try:
+            devices = tuple(Device(**d) for d in doc["devices"])
+            keep = {f: doc[f] for f in ("process", "f0_hz", "kvco_hz_per_v", "cox_f_per_m2", "k_n_v2f", "k_p_v2f",
+                                        "n_stages", "k_source")}
+            return cls(devices=devices, **keep)
+        except (KeyError, TypeError) as exc:
+            raise FlickerError(f"{path}: missing or malformed field ({exc})") from None
+        except FlickerError as exc:
+            raise FlickerError(f"{path}: {exc}") from None
+
     def save(self, path: str | Path) -> None:
         from oscsim import atomic_path
 
