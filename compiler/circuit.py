@@ -132,6 +132,41 @@ def _search(target: np.ndarray, sign: np.ndarray, cal, m_r: np.ndarray, m_s: np.
     return np.where(sign != 0, best, 0)
 
 
+def _square_fixed_point(M: Tensor, tau_s: float, cal, extra_load: np.ndarray | None, *, pair: bool,
+                        iterations: int, settle_codes: bool) -> Realised:
+    """Codes and loads of a square block M (zero diagonal, float64) iterated together, row
+    stripe by row stripe: each code nearest |M_ij|/τ at the loads of the previous pass (with
+    `pair`, the geometric mean of both directions' a1). Stops when the loads settle (and, with
+    `settle_codes`, the codes too) or after `iterations` passes."""
+    n = M.shape[0]
+    extra = np.zeros(n) if extra_load is None else np.asarray(extra_load, dtype=np.float64)
+    codes = np.zeros((n, n), dtype=np.int8)
+    previous = codes.copy()
+    load = (M != 0).sum(dim=1).numpy().astype(np.float64) + extra  # first guess: one load unit each
+    step = _rows_per_stripe(n, cal.max_code)
+    for _ in range(iterations):
+        for r0 in range(0, n, step):
+            rows = slice(r0, min(n, r0 + step))
+            ks = M[rows].to(torch.float64).numpy()
+            sign = np.sign(ks).astype(np.int64)
+            w_guess = np.where(codes[rows] != 0, cal.coupler_load(codes[rows]), 1.0)
+            m_r = 1.0 + load[rows][:, None] - w_guess
+            m_s = 1.0 + load[None, :] - w_guess
+            codes[rows] = sign * _search(np.abs(ks) / tau_s, sign, cal, m_r, m_s, pair=pair)
+        np.fill_diagonal(codes, 0)
+        new_load = cal.coupler_load(codes).sum(axis=1) + extra
+        if not settle_codes:  # the loads settle: keep the ones these codes were chosen at
+            if np.allclose(new_load, load):
+                break
+            load = new_load
+            continue
+        settled = np.allclose(new_load, load) and np.array_equal(codes, previous)
+        load, previous = new_load, codes.copy()
+        if settled:
+            break
+    return Realised(codes=codes, load_recv=load, load_send=load, cal=cal)
+
+
 def realise_symmetric(K: Tensor, tau_s: float, cal, *, extra_load: np.ndarray | None = None,
                       iterations: int = 6) -> Realised:
     """The couplers of a square block K (model units) at time scale τ: one reciprocal DAC per
@@ -140,28 +175,9 @@ def realise_symmetric(K: Tensor, tau_s: float, cal, *, extra_load: np.ndarray | 
 
     `extra_load`: load on each cell from other blocks' couplers (the drive), in load-run units."""
     K = K.detach().cpu()
-    n = K.shape[0]
     k_sym = (K + K.T) / 2
     k_sym.fill_diagonal_(0)
-    extra = np.zeros(n) if extra_load is None else np.asarray(extra_load, dtype=np.float64)
-    codes = np.zeros((n, n), dtype=np.int8)
-    load = (k_sym != 0).sum(dim=1).numpy().astype(np.float64) + extra  # first guess: one load unit each
-    step = _rows_per_stripe(n, cal.max_code)
-    for _ in range(iterations):
-        for r0 in range(0, n, step):
-            rows = slice(r0, min(n, r0 + step))
-            ks = k_sym[rows].to(torch.float64).numpy()
-            sign = np.sign(ks).astype(np.int64)
-            w_guess = np.where(codes[rows] != 0, cal.coupler_load(codes[rows]), 1.0)
-            m_r = 1.0 + load[rows][:, None] - w_guess
-            m_s = 1.0 + load[None, :] - w_guess
-            codes[rows] = sign * _search(np.abs(ks) / tau_s, sign, cal, m_r, m_s, pair=True)
-        np.fill_diagonal(codes, 0)
-        new_load = cal.coupler_load(codes).sum(axis=1) + extra
-        if np.allclose(new_load, load):
-            break
-        load = new_load
-    return Realised(codes=codes, load_recv=load, load_send=load, cal=cal)
+    return _square_fixed_point(k_sym, tau_s, cal, extra_load, pair=True, iterations=iterations, settle_codes=False)
 
 
 def realise_directed(M: Tensor, tau_s: float, cal, load_recv: np.ndarray, load_send: np.ndarray) -> Realised:
@@ -203,28 +219,7 @@ def realise_one_way(K: Tensor, tau_s: float, cal, *, extra_load: np.ndarray | No
     half-way point can flip between the two, and is left on one of them."""
     K = K.detach().cpu().to(torch.float64).clone()
     K.fill_diagonal_(0)
-    n = K.shape[0]
-    extra = np.zeros(n) if extra_load is None else np.asarray(extra_load, dtype=np.float64)
-    load = (K != 0).sum(dim=1).numpy().astype(np.float64) + extra
-    codes = np.zeros((n, n), dtype=np.int8)
-    previous = codes.copy()
-    step = _rows_per_stripe(n, cal.max_code)
-    for _ in range(iterations):
-        for r0 in range(0, n, step):
-            rows = slice(r0, min(n, r0 + step))
-            ks = K[rows].numpy()
-            sign = np.sign(ks).astype(np.int64)
-            w_guess = np.where(codes[rows] != 0, cal.coupler_load(codes[rows]), 1.0)
-            m_r = 1.0 + load[rows][:, None] - w_guess
-            m_s = 1.0 + load[None, :] - w_guess
-            codes[rows] = sign * _search(np.abs(ks) / tau_s, sign, cal, m_r, m_s, pair=False)
-        np.fill_diagonal(codes, 0)
-        new_load = cal.coupler_load(codes).sum(axis=1) + extra
-        settled = np.array_equal(codes, previous) and np.allclose(new_load, load)
-        load, previous = new_load, codes.copy()
-        if settled:
-            break
-    return Realised(codes=codes, load_recv=load, load_send=load, cal=cal)
+    return _square_fixed_point(K, tau_s, cal, extra_load, pair=False, iterations=iterations, settle_codes=True)
 
 
 def trim_omega(omega: Tensor, harmonics, *, trim: str) -> Tensor:
