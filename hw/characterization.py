@@ -307,10 +307,21 @@ def characterize_all(out_dir: str | Path, *, quick: bool = False, progress: bool
     total = plan.tuning_points + 2 + 3 + n_codes + 1 + plan.mc_rings + plan.mc_pairs + 2 * dac.max_code \
         + 2 * plan.fanout_max + 1
     bar = tqdm(total=total, desc="characterize", unit="run", disable=not progress, leave=False)
-    raw: dict[str, Any] = {"plan": dataclasses.asdict(plan), "seed": seed, "process": proc.key, "coupler": coupler, "gm_tap": gm_tap}
+    raw: dict[str, Any] = {"plan": dataclasses.asdict(plan), "seed": seed, "process": proc.key, "coupler": coupler,
+                           "gm_tap": gm_tap}
+    steps: dict[str, float] = {}  # wall seconds per step, kept in raw["step_seconds"]
+    current = {"name": "", "t": time.monotonic()}
+
+    def step(name: str) -> None:
+        now = time.monotonic()
+        if current["name"]:
+            steps[current["name"]] = now - current["t"]
+        current.update(name=name, t=now)
+        bar.set_postfix_str(name)
+
     try:
         # 1. tuning
-        bar.set_postfix_str("tuning")
+        step("tuning")
         grid = sorted(set(np.round(np.linspace(*vrange, plan.tuning_points), 4).tolist()) | {vnom})
         rings = []
         for v in grid:
@@ -333,14 +344,14 @@ def characterize_all(out_dir: str | Path, *, quick: bool = False, progress: bool
                       "cv2_j": osc.switched_capacitance_f() * osc.process.vdd_v**2}
 
         # 2. K_eff per code (needs a K scale before the locking demo picks its detuning)
-        bar.set_postfix_str("K per code")
+        step("K per code")
         kfits = _k_table(osc, dac, f_a=nominal.f0_hz, kvco=kvco, both_signs=plan.both_signs, bar=bar)
         kmax = dac.max_code
         k_full = abs(kfits[kmax].fit.k_rad_s)
 
         # 2b. the coupling function at the array's carrier: a cell with one coupler attached at
         # the nominal control (where K_eff is measured), every cell trimmed to it
-        bar.set_postfix_str("coupling function")
+        step("coupling function")
         carrier = kfits[0].f_a_pair_hz
         table_k = [0.0] + [float(np.mean([abs(kfits[c].fit.k_rad_s) for c in (k, -k) if c in kfits]))
                            for k in range(1, kmax + 1)]
@@ -348,7 +359,7 @@ def characterize_all(out_dir: str | Path, *, quick: bool = False, progress: bool
                                          k_table=table_k, plan=plan, bar=bar)
 
         # 3. locking regimes at full code
-        bar.set_postfix_str("locking")
+        step("locking")
         t0 = time.monotonic()
         lock_pos = measure_pair(osc, dac.with_code(kmax), vctrl_a_v=vnom, b_offset_stages=1)
         t_lock = time.monotonic() - t0
@@ -365,7 +376,7 @@ def characterize_all(out_dir: str | Path, *, quick: bool = False, progress: bool
         raw["locking"]["two_cell_lock_s"] = t_lock
 
         # 4. jitter
-        bar.set_postfix_str("jitter")
+        step("jitter")
         jit = measure_jitter(osc, vctrl_v=vnom, cycles=plan.jitter_cycles, seed=seed + 1)
         bar.update(1)
         raw["jitter"] = {"jitter_s": jit.jitter_s, "floor_s": jit.floor_s, "net_s": jit.net_s,
@@ -373,7 +384,7 @@ def characterize_all(out_dir: str | Path, *, quick: bool = False, progress: bool
                          "cycles": int(jit.periods_s.size)}
 
         # 4b. loading by fan-out: a lone cell's f0 with m = 0..FANOUT_LOADING_M couplers attached
-        bar.set_postfix_str("fan-out loading")
+        step("fan-out loading")
         fan = measure_fanout_loading(osc, dac, m_max=FANOUT_LOADING_M, code=min(FANOUT_REF_CODE, kmax))
         bar.update(1)
         raw["fanout_loading"] = {"code": fan.code, "vctrl_v": fan.vctrl_v, "f_hz": list(fan.f_hz),
@@ -382,7 +393,7 @@ def characterize_all(out_dir: str | Path, *, quick: bool = False, progress: bool
         raw["coupler_area_proxy"] = dac.device_count()
 
         # 5. Monte Carlo
-        bar.set_postfix_str("Monte Carlo")
+        step("Monte Carlo")
         f_mc = _run_pool(_mc_ring, [(seed, i, vnom, osc) for i in range(plan.mc_rings)], workers=workers,
                          bar=bar)
         k_mc = _run_pool(_mc_pair, [(seed, i, vnom, kmax, k_full, kvco, osc, dac) for i in range(plan.mc_pairs)],
@@ -390,6 +401,8 @@ def characterize_all(out_dir: str | Path, *, quick: bool = False, progress: bool
         sigma_f0 = float(np.std(f_mc, ddof=1) / np.mean(f_mc))
         sigma_k = float(np.std(k_mc, ddof=1) / np.mean(k_mc))
         raw["montecarlo"] = {"f0_hz": f_mc, "k_full_rad_s": k_mc, "sigma_f0_rel": sigma_f0, "sigma_k_rel": sigma_k}
+        step("done")
+        raw["step_seconds"] = steps
     finally:
         bar.close()
 
