@@ -24,6 +24,11 @@ PLACERS = ("anneal", "index")
 #: per direction, K_ij and K_ji each (needs a calibration whose coupler is one-way, the gm
 #: coupler); 'auto' — directed where the calibration's coupler can, reciprocal otherwise
 COUPLER_MODES = ("auto", "reciprocal", "directed")
+#: how phases travel between tiles (`compiler.route.phase_groups`): 'point-to-point' — a wire
+#: from the sending tile to each receiving tile (sparse-routed: one per link coupling);
+#: 'broadcast-bus' — one wire per phase that visits every tile needing it, along the
+#: rectilinear minimum spanning tree of those tiles (never longer: a star is a spanning tree)
+DISTRIBUTIONS = ("point-to-point", "broadcast-bus")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -76,6 +81,7 @@ class CompileOptions:
     weak_coupling: float = 0.02
     tau_s: float | None = None
     couplers: str = "auto"
+    distribution: str = "point-to-point"
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -88,7 +94,7 @@ class CompileOptions:
         choices = {
             "granularity": GRANULARITIES, "scale_method": SCALE_METHODS, "rounding": ROUNDINGS,
             "prune": PRUNINGS, "target": TARGETS, "partition": PARTITIONERS, "place": PLACERS,
-            "couplers": COUPLER_MODES,
+            "couplers": COUPLER_MODES, "distribution": DISTRIBUTIONS,
         }
         for name, valid in choices.items():
             if getattr(self, name) not in valid:

@@ -13,11 +13,11 @@ from tqdm import tqdm
 
 from compiler.ir import FORMAT, FORMAT_VERSION, ArrayIR, coupling_abs_stats
 from compiler.mapping import physical_mapping
-from compiler.options import CompileOptions
+from compiler.options import DISTRIBUTIONS, CompileOptions
 from compiler.partition import partition
 from compiler.prune import prune
 from compiler.quantize import quantize_couplings, quantize_vectors
-from compiler.route import congestion, place, route, wirelength
+from compiler.route import congestion, distributed_length, phase_groups, place, route
 
 
 def _peak_rss_bytes() -> int:
@@ -123,11 +123,17 @@ def compile(
         pos = run("place", lambda: place(traffic, method=options.place, seed=options.seed))
         pitch = options.tile_pitch_mm
         index_pos = place(traffic, method="index", seed=options.seed)
+        groups = phase_groups(routing, part, options, params.n_cond)
+        lengths = {d: distributed_length(groups, pos, d) * pitch for d in DISTRIBUTIONS}
         placement = {
             "method": options.place, "grid": [int(pos[:, 0].max()) + 1, int(pos[:, 1].max()) + 1],
             "tile_pitch_mm": pitch,
-            "wire_length_mm": wirelength(traffic, pos) * pitch,
-            "index_layout_wire_length_mm": wirelength(traffic, index_pos) * pitch,
+            "distribution": options.distribution,
+            "wire_length_mm": lengths[options.distribution],
+            "wire_length_by_distribution_mm": lengths,
+            "phase_drivers": {"point-to-point": sum(sum(g.wires) for g in groups),
+                              "broadcast-bus": sum(g.phases for g in groups)},
+            "index_layout_wire_length_mm": distributed_length(groups, index_pos, options.distribution) * pitch,
             "congestion": congestion(traffic, pos),
         }
 

@@ -12,6 +12,13 @@ The conditioning oscillators live in one extra tile that broadcasts their N_c ph
 every tile. Placement puts all tiles on a near-square grid minimising Σ wires × Manhattan
 distance by simulated annealing over swaps; wires are then routed X-then-Y and every grid
 edge's occupancy is the congestion report.
+
+Phase distribution (`CompileOptions.distribution`): `phase_groups` lists who sends how many
+phases to which tiles; `distributed_length` prices them point-to-point (a star from the
+sender: Σ Manhattan distances, one wire per link coupling when sparse-routed) or as a
+broadcast bus (one wire per phase along the rectilinear minimum spanning tree of the sender
+and its receivers: within 1.5× of the Steiner minimum, and never longer than the star, which
+is one of the spanning trees). Both run on the same placement.
 """
 
 from __future__ import annotations
@@ -142,6 +149,77 @@ def _select_links(view: PrunedCouplings, part: Partition, options: CompileOption
     wires = wires + wires.T
     kept_mass = float(view.values(links).abs().sum()) if links.numel() else 0.0
     return links, wires, {"dropped": nonzero_off - int(links.shape[0]), "kept_mass": kept_mass}
+
+
+# --- phase distribution --------------------------------------------------------------------
+@dataclass(frozen=True)
+class PhaseGroup:
+    """`phases` phases that leave site `sender` for the sites `receivers`; `wires[k]` is how
+    many point-to-point wires go to `receivers[k]` (sparse-routed: one per link coupling, so
+    several where one phase feeds several cells of one tile)."""
+
+    sender: int
+    receivers: tuple[int, ...]
+    phases: int
+    wires: tuple[int, ...]
+
+
+def phase_groups(routing: Routing, part: Partition, options: CompileOptions, n_cond: int) -> list[PhaseGroup]:
+    """Every inter-site phase flow of a routed array (sites: the main tiles, then the
+    conditioning tile, index T). dense-tiled: tile b's S phases to each tile whose crossbar
+    (a, b) is kept; sparse-routed: each linked oscillator j's phase to the tiles of its
+    receivers; conditioning: N_c phases to every main tile."""
+    T, S = len(part.tiles), options.tile
+    groups: list[PhaseGroup] = []
+    if options.target == "dense-tiled":
+        blocks = routing.blocks.numpy()
+        for b in range(T):
+            recv = tuple(sorted(int(a) for a, bb in blocks if bb == b and a != b))
+            if recv:
+                groups.append(PhaseGroup(sender=b, receivers=recv, phases=S, wires=(S,) * len(recv)))
+    elif routing.links.numel():
+        tile_of = np.asarray(part.tile_of)
+        i, j = routing.links[:, 0].numpy(), routing.links[:, 1].numpy()
+        order = np.argsort(j, kind="stable")
+        i, j = i[order], j[order]
+        starts = np.flatnonzero(np.r_[True, j[1:] != j[:-1]])
+        for lo, hi in zip(starts, np.r_[starts[1:], j.size]):
+            tiles, counts = np.unique(tile_of[i[lo:hi]], return_counts=True)
+            groups.append(PhaseGroup(sender=int(tile_of[j[lo]]), receivers=tuple(int(t) for t in tiles), phases=1,
+                                     wires=tuple(int(c) for c in counts)))
+    if n_cond and T:
+        groups.append(PhaseGroup(sender=T, receivers=tuple(range(T)), phases=n_cond, wires=(n_cond,) * T))
+    return groups
+
+
+def _mst_length(points: np.ndarray) -> float:
+    """Length (grid pitches) of the rectilinear minimum spanning tree of distinct points."""
+    from scipy.sparse.csgraph import minimum_spanning_tree
+
+    if len(points) < 2:
+        return 0.0
+    d = np.abs(points[:, None, :] - points[None, :, :]).sum(-1).astype(np.float64)
+    return float(minimum_spanning_tree(d).sum())
+
+
+def distributed_length(groups: list[PhaseGroup], pos: np.ndarray, distribution: str) -> float:
+    """Wire length in grid pitches of the phase flows `groups` at placement `pos`."""
+    if distribution == "point-to-point":
+        total = 0.0
+        for g in groups:
+            d = np.abs(pos[list(g.receivers)] - pos[g.sender]).sum(-1)
+            total += float(d @ np.asarray(g.wires, dtype=np.float64))
+        return total
+    if distribution == "broadcast-bus":
+        cache: dict[tuple[int, ...], float] = {}
+        total = 0.0
+        for g in groups:
+            key = tuple(sorted({g.sender, *g.receivers}))
+            if key not in cache:
+                cache[key] = _mst_length(pos[list(key)])
+            total += cache[key] * g.phases
+        return total
+    raise ValueError(f"distribution must be point-to-point or broadcast-bus, not {distribution!r}")
 
 
 # --- placement ---------------------------------------------------------------------------

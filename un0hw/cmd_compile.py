@@ -24,7 +24,8 @@ def cmd_compile(args: argparse.Namespace) -> int:
         scale_method=args.scale_method, percentile=args.percentile, rounding=args.rounding, prune=args.prune,
         keep=args.keep, topk=args.topk, tile=args.tile, target=args.target, links=args.links,
         partition=args.partition, place=args.place, tile_pitch_mm=args.tile_pitch_mm,
-        weak_coupling=args.weak_coupling, tau_s=args.tau, couplers=args.couplers, seed=args.seed,
+        weak_coupling=args.weak_coupling, tau_s=args.tau, couplers=args.couplers, distribution=args.distribution,
+        seed=args.seed,
     )
     calibration = Calibration.load(args.calibration) if args.calibration else None
     model = load_model(args)
@@ -96,8 +97,11 @@ def summary(ir, where) -> str:
         f"  partition       {part['method']}: {100 * part['intra_tile_weight_fraction']:.1f}% of Σ|K| inside tiles "
         f"(index order: {100 * part['index_order_intra_tile_weight_fraction']:.1f}%)",
         f"  placement       {place['grid'][0]}×{place['grid'][1]} grid at {place['tile_pitch_mm']:g} mm: wires "
-        f"{place['wire_length_mm']:,.1f} mm (index layout {place['index_layout_wire_length_mm']:,.1f} mm), "
-        f"busiest channel {place['congestion']['max_wires_per_channel']} wires",
+        f"{place['wire_length_mm']:,.1f} mm {place.get('distribution', 'point-to-point')} (index layout "
+        f"{place['index_layout_wire_length_mm']:,.1f} mm), busiest channel {place['congestion']['max_wires_per_channel']} "
+        f"wires (point-to-point)"
+        + ("".join(f"; {k} {v:,.1f} mm" for k, v in place["wire_length_by_distribution_mm"].items()
+                   if k != place.get("distribution")) if "wire_length_by_distribution_mm" in place else ""),
     ]
     for name in ("K", "omega", "drive", "C", "nu"):
         e = q["quantization"][name]
@@ -151,6 +155,9 @@ def register(sub) -> None:
                    help="reciprocal (one DAC per pair: K's symmetric part), directed (one one-way coupler per "
                         "direction: needs a one-way coupler's calibration, the gm cell) or auto (default: directed "
                         "where the calibration's coupler can)")
+    p.add_argument("--distribution", default="point-to-point",
+                   help="how phases travel between tiles: point-to-point (a wire per receiving tile, default) or "
+                        "broadcast-bus (one wire per phase through every tile that needs it)")
     p.add_argument("--calibration", type=Path, default=None,
                    help="hw.Calibration JSON (un0hw cells characterize); default: the built-in default calibration")
     p.add_argument("--seed", type=int, default=0, help="seed of stochastic rounding, partitioning and placement")
