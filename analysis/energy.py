@@ -67,8 +67,12 @@ UNITS: dict[str, tuple[str, float]] = {
                                                       ("fJ/conv-step", 1e-15))},
     **{u: ("throughput", f) for u, f in (("FLOP/s", 1.0), ("GFLOP/s", 1e9), ("TFLOP/s", 1e12),
                                           ("PFLOP/s", 1e15))},
-    "%": ("fraction", 1e-2), "1": ("fraction", 1.0),
-    "bit": ("bits", 1.0), "inferences": ("count", 1.0),
+    **{u: ("area", f) for u, f in (("m2", 1.0), ("mm2", 1e-6), ("um2", 1e-12), ("µm2", 1e-12), ("nm2", 1e-18))},
+    **{u: ("length", f) for u, f in (("m", 1.0), ("mm", 1e-3), ("um", 1e-6), ("µm", 1e-6), ("nm", 1e-9))},
+    **{u: ("capacitance/area", f) for u, f in (("F/m2", 1.0), ("fF/um2", 1e-3), ("fF/µm2", 1e-3))},
+    "%": ("fraction", 1e-2), "1": ("fraction", 1.0), "x": ("ratio", 1.0),
+    "bit": ("bits", 1.0), "inferences": ("count", 1.0), "layers": ("count", 1.0), "gates": ("count", 1.0),
+    "units": ("count", 1.0),
 }
 
 # every constant the estimate reads, with the dimension its unit must have
@@ -83,10 +87,21 @@ REQUIRED: dict[str, str] = {
     "dram_energy_per_bit": "energy/bit", "sram_leakage_per_bit": "power/bit",
     "adc_walden_fom": "energy/conversion-step", "readout_bits": "bits",
     "wire_capacitance_per_mm": "capacitance/length", "programming_amortisation": "count",
+    # area (analysis.area)
+    "nand2_area_180nm": "area", "nand2_area_45nm": "area", "analog_layout_overhead": "ratio",
+    "mim_capacitance_density": "capacitance/area", "sram_bitcell_area_180nm": "area",
+    "sram_bitcell_area_45nm": "area", "sram_array_efficiency": "fraction", "wire_pitch_45nm": "length",
+    "wire_pitch_180nm": "length", "phase_routing_layers": "count", "readout_gates_per_bit": "count",
+    "int8_mult_area": "area", "int32_add_area": "area", "fp16_mult_area": "area", "fp16_add_area": "area",
+    "fp32_mult_area": "area", "fp32_add_area": "area", "decoder_mac_units": "count",
 }
 GPUS = ("h100", "b200")
 PRECISIONS = {"int8": 8, "fp16": 16, "fp32": 32}  # decoder arithmetic → bits per weight/activation
 COUPLER_MODELS = ("conductance", "full-code")
+#: which tile pitch prices the inter-tile wires: the compile option's ('compiled'), the side
+#: of a tile's area on the calibration's cells ('area', `analysis.area`), or 'auto' (area
+#: where the cells are the project's, whose devices the area model reads; compiled otherwise)
+TILE_PITCHES = ("auto", "area", "compiled")
 DEFAULT_CONSTANTS = "energy_constants.toml"
 
 
@@ -156,6 +171,8 @@ def _parse(doc: Any, origin: str) -> Constants:
             raise EnergyError(f"{origin}: constant {name!r} is a {REQUIRED[name]} but was given in {unit!r} "
                               f"({dimension}); use one of {valid}")
         si = float(value) * factor
+        if dimension == "ratio" and si < 1:
+            raise EnergyError(f"{origin}: constant {name!r} is a factor and must be >= 1, not {value} {unit}")
         if dimension == "fraction" and si > 1:
             raise EnergyError(f"{origin}: constant {name!r} is a fraction and must be <= 1 (100 %), not {value} {unit}")
         rows[name] = Constant(name=name, value=float(value), unit=unit, dimension=dimension, si=si, source=source)
@@ -207,12 +224,14 @@ def decoder_traffic(decoder: nn.Module) -> dict[str, int]:
     """Per image, counted on the module with hooks on one forward pass of its layers as
     defined (`models.decoder.run_layers`): weight elements
     (each read once per image), activation elements read and written by the conv layers,
-    and MACs (output elements × input channels per group × kernel area)."""
-    counts = {"weights": 0, "activations": 0, "macs": 0}
+    MACs (output elements × input channels per group × kernel area), and the largest one
+    layer's input + output (`peak_activations`: the activation buffer a decoder needs)."""
+    counts = {"weights": 0, "activations": 0, "macs": 0, "peak_activations": 0}
 
     def hook(module: nn.Module, inputs, output) -> None:
         counts["weights"] += module.weight.numel() + (module.bias.numel() if module.bias is not None else 0)
         counts["activations"] += inputs[0][0].numel() + output[0].numel()
+        counts["peak_activations"] = max(counts["peak_activations"], inputs[0][0].numel() + output[0].numel())
         k = module.in_channels // module.groups * math.prod(module.kernel_size)
         counts["macs"] += output[0].numel() * k
 
@@ -320,9 +339,27 @@ def _decoder_module(ir):
     return Decoder(ir.config)
 
 
+def wire_pitch_mm(ir, *, calibration, constants: Constants, traffic: dict, tile_pitch: str = "auto") -> tuple[float, str]:
+    """(tile pitch in mm, where it came from) for pricing the IR's inter-tile wires (`TILE_PITCHES`)."""
+    if tile_pitch not in TILE_PITCHES:
+        raise EnergyError(f"tile_pitch must be one of {', '.join(TILE_PITCHES)}, not {tile_pitch!r}")
+    compiled = float(ir.doc["passes"]["placement"]["tile_pitch_mm"])
+    if tile_pitch == "compiled":
+        return compiled, "compiled"
+    from analysis.area import estimate_area
+
+    try:
+        pitch = estimate_area(ir, calibration=calibration, constants=constants, traffic=traffic).tile_pitch_mm
+    except EnergyError as exc:
+        if tile_pitch == "area":
+            raise
+        return compiled, f"compiled ({exc})"
+    return pitch, "area"
+
+
 def estimate(ir, *, calibration=None, constants: Constants | None = None, precision: str = "int8",
              coupler_model: str = "conductance", name: str | None = None, traffic: dict | None = None,
-             sums: dict | None = None) -> Estimate:
+             sums: dict | None = None, tile_pitch: str = "auto") -> Estimate:
     """Joules per image of the array `ir` (a `compiler.ArrayIR`) and of the GPUs.
 
     Args:
@@ -334,6 +371,9 @@ def estimate(ir, *, calibration=None, constants: Constants | None = None, precis
         coupler_model: how a coupler's code enters its energy (see the module docstring).
         traffic, sums: precomputed `decoder_traffic` / coupling sums (the sensitivity study
             re-estimates one IR many times).
+        tile_pitch: the pitch the wires are priced at (`TILE_PITCHES`; default 'auto': the
+            side of one tile on the calibration's cells, `analysis.area`). The IR's wire
+            length is at the compile option's pitch and scales linearly with it.
     """
     if precision not in PRECISIONS:
         raise EnergyError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
@@ -357,6 +397,9 @@ def estimate(ir, *, calibration=None, constants: Constants | None = None, precis
 
     code_bits = float(res.weight_memory_bits)
     wire_j_per_mm = 0.5 * c["wire_capacitance_per_mm"] * cal.vdd_v ** 2  # per transition
+    traffic = traffic if traffic is not None else decoder_traffic(_decoder_module(ir))
+    pitch_mm, pitch_from = wire_pitch_mm(ir, calibration=cal, constants=c, traffic=traffic, tile_pitch=tile_pitch)
+    wire_mm = res.wire_length_mm * pitch_mm / float(ir.doc["passes"]["placement"]["tile_pitch_mm"])
     array = {
         "dynamics": (n * cal.cell_energy_per_cycle_j + len(res.tiles) * cal.bias_energy_per_cycle_j) * cycles,
         "couplers": coupler_j(sums["main"], sums["main_active"]),
@@ -364,13 +407,12 @@ def estimate(ir, *, calibration=None, constants: Constants | None = None, precis
                          + coupler_j(sums["drive"] + sums["cond"], sums["drive_active"] + sums["cond_active"]))
         if n_c else 0.0,
         "readout": n * c["adc_walden_fom"] * 2.0 ** c["readout_bits"],
-        "wires": res.wire_length_mm * wire_j_per_mm * 2 * cal.f0_hz * latency,
+        "wires": wire_mm * wire_j_per_mm * 2 * cal.f0_hz * latency,
         "leakage": code_bits * c["sram_leakage_per_bit"] * latency,
         "programming": code_bits * (c["dram_energy_per_bit"] + c["sram_large_energy_per_bit"])
         / c["programming_amortisation"],
     }
 
-    traffic = traffic if traffic is not None else decoder_traffic(_decoder_module(ir))
     macs, elementwise = ir.decoder.macs_per_image, ir.decoder.elementwise_per_image
     if traffic["macs"] != macs:
         raise EnergyError(f"the decoder module counts {traffic['macs']} MACs per image, the IR {macs}")
@@ -391,7 +433,9 @@ def estimate(ir, *, calibration=None, constants: Constants | None = None, precis
         name=name or ir.name, n=n, n_cond=n_c, steps=steps,
         latency_s=latency, tau_s=tau, array=array, decoder=decoder, gpu_flops=flops, gpu_estimated=gpu,
         settings={"precision": precision, "coupler_model": coupler_model, "calibration": cal.source,
-                  "constants": c.origin, "binding_limit": phys.binding_limit},
+                  "constants": c.origin, "binding_limit": phys.binding_limit, "tile_pitch_mm": pitch_mm,
+                  "tile_pitch_from": pitch_from, "wire_length_mm": wire_mm,
+                  "distribution": ir.doc["passes"]["placement"].get("distribution", "point-to-point")},
     )
 
 

@@ -347,12 +347,16 @@ class Demo:
 
     # --- 6. energy -------------------------------------------------------------------------------
     def energy(self, s: Step) -> None:
-        from analysis import energy
+        from analysis import area, energy
 
         ir = self.ctx["ir"]["A"]
         est = energy.estimate(ir)  # on the cells the array was compiled onto (stored in the IR)
         energy.plot_breakdown([est], self.out / "energy.png")
         s.data["table"] = energy.markdown_table([est])
+        chip = area.estimate_area(ir)
+        s.data["area_table"] = area.markdown_table([chip])
+        s.data["tile_pitch_mm"] = est.settings["tile_pitch_mm"]
+        s.data["tile_pitch_from"] = est.settings["tile_pitch_from"]
 
 
 def _opts(o: dict) -> str:

@@ -117,7 +117,9 @@ def _rtl(demo: Demo, step: Step) -> Context:
 def _energy(demo: Demo, step: Step) -> Context:
     if step.status != "ok":
         return {}, []
-    return {"table": step.data["table"].strip()}, ["energy.png"]
+    d = step.data
+    return {"table": d["table"].strip(), "area_table": d.get("area_table", "").strip(),
+            "tile_pitch_mm": d.get("tile_pitch_mm"), "tile_pitch_from": d.get("tile_pitch_from")}, ["energy.png"]
 
 
 def provenance(demo: Demo) -> list[tuple[str, str]]:

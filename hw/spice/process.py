@@ -453,6 +453,16 @@ PTM_45NM = Process(
 PROCESSES: dict[str, Process] = {"generic180": GENERIC_180NM, "ptm45": PTM_45NM}
 
 
+def process_key(description: str) -> str:
+    """The registry name of the process a calibration's `process` text describes (its first
+    word is the `Process.name`, as `characterize_all` writes it); ProcessError otherwise."""
+    word = str(description).split(" ")[0]
+    for key, proc in PROCESSES.items():
+        if word in (proc.name, key):
+            return key
+    raise ProcessError(f"process {word!r} is none of this project's ({', '.join(p.name for p in PROCESSES.values())})")
+
+
 def process_named(name: str) -> Process:
     """The registered process `name`; ProcessError naming the valid choices otherwise."""
     try:

@@ -155,14 +155,40 @@ def test_conductance_model_follows_the_realised_coupling(small_ir):
 
 def test_wires_and_leakage_and_programming_follow_their_formulas(small_ir):
     cal, c = Calibration.default(), load_constants()
-    e = estimate(small_ir, calibration=cal)
+    e = estimate(small_ir, calibration=cal, tile_pitch="compiled")
     res, lat = small_ir.doc["resources"], small_ir.doc["physical"]["latency_s"]
     wire = res["wire_length_mm"] * 0.5 * c["wire_capacitance_per_mm"] * cal.vdd_v ** 2 * 2 * cal.f0_hz * lat
     assert e.array["wires"] == pytest.approx(wire, rel=REL)
+    assert e.settings["tile_pitch_from"] == "compiled" and e.settings["tile_pitch_mm"] == 0.5
     assert e.array["leakage"] == pytest.approx(res["weight_memory_bits"] * c["sram_leakage_per_bit"] * lat, rel=REL)
     prog = estimate(small_ir, calibration=cal, constants=c.scaled("programming_amortisation", 10))
     assert prog.array["programming"] == pytest.approx(e.array["programming"] / 10, rel=REL)
     assert e.array["readout"] == pytest.approx(small_ir.doc["dynamics"]["n"] * c["adc_walden_fom"] * 256, rel=REL)
+
+
+def test_wires_at_the_area_pitch_scale_the_placed_length_by_the_tile_side(small_ir):
+    """'auto'/'area': the wires run between tiles as large as their cells make them. The
+    placed length is at the compile option's pitch and linear in it, so the area pitch scales
+    it by side(tile area) / compiled pitch; the side is √(tile's cells + couplers + SRAM + readout)."""
+    from analysis.area import TILE_TERMS, estimate_area
+
+    cal = Calibration.default()
+    placed = estimate(small_ir, calibration=cal, tile_pitch="compiled")
+    auto = estimate(small_ir, calibration=cal)
+    a = estimate_area(small_ir, calibration=cal)
+    side = math.sqrt(sum(a.array[t] for t in TILE_TERMS) / len(small_ir.routing.tiles)) * 1e3
+    assert auto.settings["tile_pitch_from"] == "area" and auto.settings["tile_pitch_mm"] == pytest.approx(side)
+    assert auto.array["wires"] == pytest.approx(placed.array["wires"] * side / 0.5, rel=REL)
+    assert {k: v for k, v in auto.array.items() if k != "wires"} == \
+        {k: v for k, v in placed.array.items() if k != "wires"}
+    # cells the area model does not know: 'auto' prices at the compiled pitch and says why, 'area' refuses
+    foreign = replace(cal, process="tsmc28-hpc (somebody else's cards)")
+    fb = estimate(small_ir, calibration=foreign)
+    assert fb.settings["tile_pitch_mm"] == 0.5 and "none of this project's" in fb.settings["tile_pitch_from"]
+    with pytest.raises(EnergyError, match="none of this project's"):
+        estimate(small_ir, calibration=foreign, tile_pitch="area")
+    with pytest.raises(EnergyError, match="tile_pitch must be one of auto, area, compiled"):
+        estimate(small_ir, tile_pitch="wide")
 
 
 def test_gpu_flops_are_4BN2_per_step_plus_decoder(small_ir):

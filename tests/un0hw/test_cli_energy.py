@@ -28,15 +28,19 @@ def ir_dir(tmp_path_factory):
 def test_energy_on_an_ir_folder_writes_table_plots_and_csv(capsys, tmp_path, ir_dir) -> None:
     rc, text, _ = run(capsys, "energy", str(ir_dir), "--no-measure")
     assert rc == 0 and "| digits-n64 | 64 |" in text and "H100 est." in text
+    assert "Area per chip" in text and "| digits-n64 | generic180/resistive |" in text
     out = tmp_path / "report"
     rc, text, _ = run(capsys, "energy", str(ir_dir), "-o", str(out), "--precision", "fp16")
     assert rc == 0
-    assert {p.name for p in out.iterdir()} == {"energy.csv", "energy.md", "breakdown.png", "tornado.png",
-                                               "sensitivity.csv"}
+    assert {p.name for p in out.iterdir()} == {"energy.csv", "area.csv", "energy.md", "breakdown.png",
+                                               "tornado.png", "sensitivity.csv"}
+    area_rows = list(csv.DictReader((out / "area.csv").open()))
+    assert len(area_rows) == 1 and area_rows[0]["process"] == "generic180" and float(area_rows[0]["total_mm2"]) > 0
     rows = list(csv.DictReader((out / "energy.csv").open()))
     assert len(rows) == 1 and rows[0]["model"] == "digits-n64" and float(rows[0]["ratio_h100_with_decoder"]) > 0
     md = (out / "energy.md").read_text()
     assert "decoder precision fp16" in md and "`gpu_h100_tdp`" in md and "Horowitz" in md
+    assert "## Area per chip" in md and "`nand2_area_45nm`" in md
 
 
 @pytest.mark.parametrize("args, message", [
