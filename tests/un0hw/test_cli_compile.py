@@ -21,6 +21,7 @@ def test_compile_inspect_simulate_sample(capsys, tmp_path) -> None:
                       "sparse-routed", "--links", "64")
     assert rc == 0 and (out / "array.json").is_file() and (out / "weights.safetensors").is_file()
     assert "sparse-routed" in text and "set by weak_coupling" in text and "passes: prune" in text
+    assert "mm point-to-point" in text and "; broadcast-bus" in text  # both distributions' wire lengths
     rc, text, _ = run(capsys, "inspect", str(out))
     assert rc == 0 and "τ =" in text and "inter-tile links" in text and "metis" in text
     rc, text, _ = run(capsys, "inspect", str(out), "--json")
@@ -42,6 +43,7 @@ def test_compile_inspect_simulate_sample(capsys, tmp_path) -> None:
     (["--bits", "0"], "--bits must be an integer in 1..16"),
     (["--links", "-1"], "--links must be an integer >= 0"),
     (["--target", "mesh"], "--target must be one of dense-tiled, sparse-routed"),
+    (["--distribution", "bus"], "--distribution must be one of point-to-point, broadcast-bus"),
     (["--prune", "topk"], "--prune topk needs --topk >= 1"),
     (["--keep", "0"], "--keep must be a fraction in (0, 1]"),
     (["--tau", "1e-12"], "--tau 1e-12 s is too short"),
