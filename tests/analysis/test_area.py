@@ -12,9 +12,8 @@ from hypothesis import strategies as st
 import compiler
 import models
 from analysis import area, energy
-from analysis.area import AreaCounts, Footprint, array_area, decoder_area, footprint_for
+from analysis.area import AreaCounts, array_area, decoder_area, footprint_for
 from analysis.energy import EnergyError, load_constants
-from hw.calibration import Calibration
 from hw.spice.layout import Inventory, cells_layout, inventory
 
 REL = 1e-9
