@@ -133,24 +133,27 @@ def _mc_pair(seed: int, index: int, vctrl_v: float, code: int, k_guess: float, k
     return abs(m.fit.k_rad_s)
 
 
-def _run_pool(fn: Any, jobs: list[tuple], *, workers: int, bar: Any) -> list[float]:
-    """Run fn(*job) for every job in `workers` spawned processes; keep every task under
-    MC_TIMEOUT_S (each ngspice run inside has its own, shorter, limit)."""
+def _run_pool(fn: Any, jobs: list[tuple], *, workers: int, bar: Any, task_timeout_s: float = MC_TIMEOUT_S,
+              what: str = "Monte Carlo", weights: list[int] | None = None) -> list[Any]:
+    """Run fn(*job) for every job in `workers` spawned processes (libngspice is one global
+    state per process), results in job order; keep every task under `task_timeout_s` (each
+    ngspice run inside has its own, shorter, limit). `weights`: how many progress-bar steps
+    each job is (default one)."""
     from hw.spice.run import SpiceTimeout
 
     ctx = multiprocessing.get_context("spawn")
-    out: list[float] = []
+    out: list[Any] = []
     ex = cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
     try:
         futures = [ex.submit(fn, *job) for job in jobs]
-        deadline = time.monotonic() + MC_TIMEOUT_S * math.ceil(len(jobs) / workers)
-        for fut in futures:
+        deadline = time.monotonic() + task_timeout_s * math.ceil(len(jobs) / workers)
+        for i, fut in enumerate(futures):
             left = deadline - time.monotonic()
             try:
                 out.append(fut.result(timeout=max(left, 1.0)))
             except cf.TimeoutError:
-                raise SpiceTimeout(f"Monte Carlo workers ran past their {MC_TIMEOUT_S:g} s-per-task limit") from None
-            bar.update(1)
+                raise SpiceTimeout(f"{what} workers ran past their {task_timeout_s:g} s-per-task limit") from None
+            bar.update(1 if weights is None else weights[i])
     except BaseException:
         for proc in list(getattr(ex, "_processes", {}).values()):  # only the pool's own workers
             proc.terminate()
@@ -210,8 +213,42 @@ FANOUT_REF_CODE = 4
 _SMALL_TERM = 0.1
 
 
+#: backstop per coupling-function task in the worker pool (a code-1 row on BSIM4 cells runs
+#: ~2,000 cycles; a fan-out chain is up to `Plan.fanout_max` such runs)
+CF_TASK_TIMEOUT_S = 3600.0
+
+
+def _cf_row(osc: Any, dac: Any, code: int, carrier_hz: float, kvco: float, k_guess: float, slips: float):
+    """One code row of the coupling-function table (a worker task): one coupler per cell."""
+    from hw.measure import measure_coupling_function
+
+    return measure_coupling_function(osc, code=code, carrier_hz=carrier_hz, kvco_hz_per_v=kvco,
+                                     k_guess_rad_s=k_guess, slips=slips, dac=dac)
+
+
+def _cf_fanout_chain(osc: Any, dac: Any, code: int, carrier_hz: float, kvco: float, k_code: float, slips: float,
+                     fanout_max: int) -> tuple[dict[int, Any], dict[str, Any] | None]:
+    """The load runs of one sign (a worker task): m = 2..fanout_max couplers on one cell and one
+    on the other, until a cell this loaded cannot be trimmed to the carrier. Returns the runs
+    by m and the first unreachable m (or None)."""
+    from hw.measure import measure_coupling_function
+
+    runs: dict[int, Any] = {}
+    for m_load in range(2, fanout_max + 1):
+        # a coupler's fundamental falls roughly as 1 / (1 + (m - 1) λ) with load: a guess for the detuning
+        guess = k_code / (1 + 0.25 * (m_load - 1))
+        try:
+            runs[m_load] = measure_coupling_function(osc, code=code, carrier_hz=carrier_hz, kvco_hz_per_v=kvco,
+                                                     k_guess_rad_s=guess, m_a=m_load, m_b=1, slips=slips, dac=dac)
+        except CharacterizeError as exc:
+            # a cell this loaded cannot reach the carrier within its control range (it stalls or
+            # tops out): the load table ends at the last m that could be trimmed
+            return runs, {"code": code, "m": m_load, "error": str(exc)}
+    return runs, None
+
+
 def _coupling_function_tables(osc: Any, dac: Any, *, carrier_hz: float, kvco: float, k_table: list[float],
-                              plan: Plan, bar: Any) -> dict[str, Any]:
+                              plan: Plan, bar: Any, workers: int = 2) -> dict[str, Any]:
     """The version-2 tables (`hw.calibration`): H per signed code at one coupler per cell, and
     per sign the load factors by m from runs with m couplers on one cell and one on the other.
 
@@ -219,57 +256,55 @@ def _coupling_function_tables(osc: Any, dac: Any, *, carrier_hz: float, kvco: fl
     the cell at the carrier). Loads: a run (m_a = m, m_b = 1) at ±`FANOUT_REF_CODE` gives
     the receiver factor at m from cell a and the sender factor at m from cell b, each
     against the same cell of the (1, 1) run; terms smaller than 10 % of |a1| take a1's factor.
-    """
-    from hw.measure import measure_coupling_function
 
+    Every run is a trimmed pair of its own, independent of the others given `k_table`: the
+    two signs' load chains and the code rows run in `workers` processes (the chains first,
+    they are the longest), each deck exactly as a serial run would build it.
+    """
     max_code = len(k_table) - 1
     codes = [c for c in range(-max_code, max_code + 1) if c]
-    rows, residual, runs = [], [], {}
-    for code in codes:
-        m = measure_coupling_function(osc, code=code, carrier_hz=carrier_hz, kvco_hz_per_v=kvco,
-                                      k_guess_rad_s=k_table[abs(code)], slips=plan.slips, dac=dac)
+    ref_codes = [sign * min(FANOUT_REF_CODE, max_code) for sign in (1, -1)]
+    chains = [(osc, dac, code, carrier_hz, kvco, k_table[abs(code)], plan.slips, plan.fanout_max) for code in ref_codes]
+    rows = [(osc, dac, code, carrier_hz, kvco, k_table[abs(code)], plan.slips) for code in codes]
+    tasks = [(_cf_fanout_chain, job) for job in chains] + [(_cf_row, job) for job in rows]
+    done = _run_pool(_call, tasks, workers=workers, bar=bar, task_timeout_s=CF_TASK_TIMEOUT_S,
+                     what="coupling-function", weights=[plan.fanout_max - 1] * len(chains) + [1] * len(rows))
+    chain_out, row_out = done[: len(chains)], done[len(chains):]
+
+    rows_coef, residual, runs = [], [], {}
+    for code, m in zip(codes, row_out):
         runs[(code, 1, 1)] = m
-        rows.append(((np.asarray(m.a.coef) + np.asarray(m.b.coef)) / 2).tolist())
+        rows_coef.append(((np.asarray(m.a.coef) + np.asarray(m.b.coef)) / 2).tolist())
         residual.append(max(m.a.residual_rel, m.b.residual_rel))
-        bar.update(1)
     recv: list[list[list[float]]] = [[], []]
     send: list[list[list[float]]] = [[], []]
     fan_res: list[list[float]] = [[], []]
     unreachable: list[dict[str, Any]] = []
-    for s, sign in enumerate((1, -1)):
-        code = sign * min(FANOUT_REF_CODE, max_code)
+    for s, (code, (load_runs, stop)) in enumerate(zip(ref_codes, chain_out)):
         ref = runs[(code, 1, 1)]
-        for m_load in range(1, plan.fanout_max + 1):
-            if m_load == 1:
-                run_m = ref
-                recv[s].append([1.0] * 7)
-                send[s].append([1.0] * 7)
-            else:
-                # a coupler's fundamental falls roughly as 1 / (1 + (m - 1) λ) with load: a guess for the detuning
-                guess = k_table[abs(code)] / (1 + 0.25 * (m_load - 1))
-                try:
-                    run_m = measure_coupling_function(osc, code=code, carrier_hz=carrier_hz, kvco_hz_per_v=kvco,
-                                                      k_guess_rad_s=guess, m_a=m_load, m_b=1, slips=plan.slips,
-                                                      dac=dac)
-                except CharacterizeError as exc:
-                    # a cell this loaded cannot reach the carrier within its control range (it stalls or
-                    # tops out): the load table ends at the last m that could be trimmed
-                    unreachable.append({"code": code, "m": m_load, "error": str(exc)})
-                    bar.update(plan.fanout_max - m_load + 1)
-                    break
-                runs[(code, m_load, 1)] = run_m
-                for table, fit, base in ((recv, run_m.a, ref.a), (send, run_m.b, ref.b)):
-                    new, old = np.asarray(fit.coef), np.asarray(base.coef)
-                    factor = new / old
-                    small = np.abs(old) < _SMALL_TERM * abs(old[1])
-                    factor[small] = factor[1]
-                    table[s].append(factor.tolist())
+        recv[s].append([1.0] * 7)
+        send[s].append([1.0] * 7)
+        fan_res[s].append(max(ref.a.residual_rel, ref.b.residual_rel))
+        if stop is not None:
+            unreachable.append(stop)
+        for m_load, run_m in sorted(load_runs.items()):
+            runs[(code, m_load, 1)] = run_m
+            for table, fit, base in ((recv, run_m.a, ref.a), (send, run_m.b, ref.b)):
+                new, old = np.asarray(fit.coef), np.asarray(base.coef)
+                factor = new / old
+                small = np.abs(old) < _SMALL_TERM * abs(old[1])
+                factor[small] = factor[1]
+                table[s].append(factor.tolist())
             fan_res[s].append(max(run_m.a.residual_rel, run_m.b.residual_rel))
-            bar.update(1)
     m_top = min(len(recv[0]), len(recv[1]))  # both signs' tables cover the same m
-    return {"codes": codes, "rows": rows, "residual": residual, "receiver": [t[:m_top] for t in recv],
+    return {"codes": codes, "rows": rows_coef, "residual": residual, "receiver": [t[:m_top] for t in recv],
             "sender": [t[:m_top] for t in send], "fanout_residual": [t[:m_top] for t in fan_res], "runs": runs,
             "fanout_unreachable": unreachable}
+
+
+def _call(fn: Any, args: tuple) -> Any:
+    """fn(*args) in a worker (lets one pool run tasks of different kinds)."""
+    return fn(*args)
 
 
 def _sha256_files(paths: list[Path]) -> str:
@@ -305,7 +340,7 @@ def characterize_all(out_dir: str | Path, *, quick: bool = False, progress: bool
     out.mkdir(parents=True, exist_ok=True)
     n_codes = dac.max_code * (2 if plan.both_signs else 1) + (0 if plan.both_signs else 1) + 1
     total = plan.tuning_points + 2 + 3 + n_codes + 1 + plan.mc_rings + plan.mc_pairs + 2 * dac.max_code \
-        + 2 * plan.fanout_max + 1
+        + 2 * (plan.fanout_max - 1) + 1
     bar = tqdm(total=total, desc="characterize", unit="run", disable=not progress, leave=False)
     raw: dict[str, Any] = {"plan": dataclasses.asdict(plan), "seed": seed, "process": proc.key, "coupler": coupler,
                            "gm_tap": gm_tap}
@@ -356,7 +391,7 @@ def characterize_all(out_dir: str | Path, *, quick: bool = False, progress: bool
         table_k = [0.0] + [float(np.mean([abs(kfits[c].fit.k_rad_s) for c in (k, -k) if c in kfits]))
                            for k in range(1, kmax + 1)]
         hfun = _coupling_function_tables(osc, dac, carrier_hz=carrier, kvco=kvco * carrier / nominal.f0_hz,
-                                         k_table=table_k, plan=plan, bar=bar)
+                                         k_table=table_k, plan=plan, bar=bar, workers=workers)
 
         # 3. locking regimes at full code
         step("locking")
