@@ -133,14 +133,15 @@ def _mc_pair(seed: int, index: int, vctrl_v: float, code: int, k_guess: float, k
     return abs(m.fit.k_rad_s)
 
 
-def _run_pool(fn: Any, jobs: list[tuple], *, workers: int, bar: Any, task_timeout_s: float = MC_TIMEOUT_S,
+def _run_pool(fn: Any, jobs: list[tuple], *, workers: int, bar: Any, task_timeout_s: float | None = None,
               what: str = "Monte Carlo", weights: list[int] | None = None) -> list[Any]:
     """Run fn(*job) for every job in `workers` spawned processes (libngspice is one global
     state per process), results in job order; keep every task under `task_timeout_s` (each
     ngspice run inside has its own, shorter, limit). `weights`: how many progress-bar steps
-    each job is (default one)."""
+    each job is (default one). `task_timeout_s` defaults to `MC_TIMEOUT_S` (read at the call)."""
     from hw.spice.run import SpiceTimeout
 
+    task_timeout_s = MC_TIMEOUT_S if task_timeout_s is None else task_timeout_s
     ctx = multiprocessing.get_context("spawn")
     out: list[Any] = []
     ex = cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx)

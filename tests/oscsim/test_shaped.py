@@ -45,7 +45,8 @@ def test_a_reciprocal_shape_is_the_shape_of_the_symmetric_parts(n, n_cond, seed,
     moved = dataclasses.replace(p, K=p.K + anti - anti.T)
     assert torch.allclose(velocity(recip.apply(moved), state, labels), velocity(got, state, labels), atol=1e-12)
     if n > 1 and (anti - anti.T).abs().max() > 1e-3:
-        assert not torch.allclose(velocity(shape.apply(moved), state, labels), velocity(shape.apply(p), state, labels))
+        assert not torch.allclose(velocity(shape.apply(moved), state, labels), velocity(shape.apply(p), state, labels),
+                                  rtol=0.0, atol=1e-12)  # a small antisymmetric part moves it a little, never nothing
 
 
 def test_the_flag_survives_a_move_and_gradients_are_symmetric() -> None:
