@@ -32,10 +32,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from analysis.energy import PRECISIONS, Constants, EnergyError, decoder_traffic, load_constants
+from analysis.energy import PRECISIONS, Constants, EnergyError, _fmt, decoder_traffic, load_constants
+from analysis.energy import write_csv as write_csv  # one CSV row per estimate's `row()`, atomically
 
 ARRAY_TERMS = ("cells", "couplers", "conditioning", "code_sram", "readout", "routing")
 DECODER_TERMS = ("mac_array", "weight_sram", "activation_sram")
@@ -167,6 +167,7 @@ class AreaEstimate:
     coupler: str
     array: dict[str, float]
     decoder: dict[str, float]
+    counts: AreaCounts
     settings: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -185,7 +186,7 @@ class AreaEstimate:
     def tile_pitch_mm(self) -> float:
         """The side of one tile's square: its cells, couplers, code SRAM and readout (the
         routing channels between tiles excluded), the main array shared equally by the tiles."""
-        return tile_pitch_mm(self.array, self.settings["counts"].tiles)
+        return tile_pitch_mm(self.array, self.counts.tiles)
 
     def dominant(self) -> tuple[str, float]:
         """The largest term and its share of the total."""
@@ -229,12 +230,8 @@ def estimate_area(ir, *, calibration=None, constants: Constants | None = None, p
     counts = AreaCounts.from_ir(ir, traffic)
     return AreaEstimate(name=name or ir.name, n=counts.n, node=node_of(layout.l_min_m), process=key,
                         coupler=kind, array=array_area(counts, layout, c),
-                        decoder=decoder_area(counts, c, precision),
-                        settings={"precision": precision, "constants": c.origin, "counts": counts})
-
-
-def _fmt(x: float) -> str:
-    return f"{x:.3g}"
+                        decoder=decoder_area(counts, c, precision), counts=counts,
+                        settings={"precision": precision, "constants": c.origin})
 
 
 def markdown_table(estimates: list[AreaEstimate]) -> str:
@@ -248,19 +245,3 @@ def markdown_table(estimates: list[AreaEstimate]) -> str:
         lines.append(f"| {e.name} | {e.process}/{e.coupler} | {_fmt(e.array_mm2)} | {_fmt(e.decoder_mm2)} | "
                      f"{_fmt(e.total_mm2)} | " + " | ".join(parts) + f" | {name} ({share:.0%}) |")
     return "\n".join(lines) + "\n"
-
-
-def write_csv(estimates: list[AreaEstimate], path: str | Path) -> None:
-    """One row per estimate (`AreaEstimate.row`), written atomically."""
-    import csv
-    import io
-
-    from oscsim import atomic_path
-
-    rows = [e.row() for e in estimates]
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
-    writer.writeheader()
-    writer.writerows(rows)
-    with atomic_path(path) as tmp:
-        tmp.write_text(buf.getvalue())

@@ -339,7 +339,7 @@ def _decoder_module(ir):
     return Decoder(ir.config)
 
 
-def wire_pitch_mm(ir, *, calibration, constants: Constants, traffic: dict, tile_pitch: str = "auto") -> tuple[float, str]:
+def tile_pitch_for(ir, *, calibration, constants: Constants, traffic: dict, tile_pitch: str = "auto") -> tuple[float, str]:
     """(tile pitch in mm, where it came from) for pricing the IR's inter-tile wires (`TILE_PITCHES`)."""
     if tile_pitch not in TILE_PITCHES:
         raise EnergyError(f"tile_pitch must be one of {', '.join(TILE_PITCHES)}, not {tile_pitch!r}")
@@ -398,7 +398,7 @@ def estimate(ir, *, calibration=None, constants: Constants | None = None, precis
     code_bits = float(res.weight_memory_bits)
     wire_j_per_mm = 0.5 * c["wire_capacitance_per_mm"] * cal.vdd_v ** 2  # per transition
     traffic = traffic if traffic is not None else decoder_traffic(_decoder_module(ir))
-    pitch_mm, pitch_from = wire_pitch_mm(ir, calibration=cal, constants=c, traffic=traffic, tile_pitch=tile_pitch)
+    pitch_mm, pitch_from = tile_pitch_for(ir, calibration=cal, constants=c, traffic=traffic, tile_pitch=tile_pitch)
     wire_mm = res.wire_length_mm * pitch_mm / float(ir.doc["passes"]["placement"]["tile_pitch_mm"])
     array = {
         "dynamics": (n * cal.cell_energy_per_cycle_j + len(res.tiles) * cal.bias_energy_per_cycle_j) * cycles,
@@ -556,7 +556,9 @@ def markdown_table(estimates: list[Estimate]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_csv(estimates: list[Estimate], path: str | Path) -> None:
+def write_csv(estimates: list, path: str | Path) -> None:
+    """One CSV row per estimate (its `row()`: an `Estimate` here, an `analysis.area.AreaEstimate`
+    there), written atomically."""
     import csv
     import io
 

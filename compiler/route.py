@@ -172,21 +172,22 @@ def phase_groups(routing: Routing, part: Partition, options: CompileOptions, n_c
     T, S = len(part.tiles), options.tile
     groups: list[PhaseGroup] = []
     if options.target == "dense-tiled":
+        kept = np.zeros((T, T), dtype=bool)  # kept[a, b]: crossbar (a ← b) exists
         blocks = routing.blocks.numpy()
-        for b in range(T):
-            recv = tuple(sorted(int(a) for a, bb in blocks if bb == b and a != b))
-            if recv:
-                groups.append(PhaseGroup(sender=b, receivers=recv, phases=S, wires=(S,) * len(recv)))
+        kept[blocks[:, 0], blocks[:, 1]] = True
+        np.fill_diagonal(kept, False)
+        for b in np.flatnonzero(kept.any(0)):
+            recv = tuple(int(a) for a in np.flatnonzero(kept[:, b]))
+            groups.append(PhaseGroup(sender=int(b), receivers=recv, phases=S, wires=(S,) * len(recv)))
     elif routing.links.numel():
         tile_of = np.asarray(part.tile_of)
         i, j = routing.links[:, 0].numpy(), routing.links[:, 1].numpy()
-        order = np.argsort(j, kind="stable")
-        i, j = i[order], j[order]
-        starts = np.flatnonzero(np.r_[True, j[1:] != j[:-1]])
-        for lo, hi in zip(starts, np.r_[starts[1:], j.size]):
-            tiles, counts = np.unique(tile_of[i[lo:hi]], return_counts=True)
-            groups.append(PhaseGroup(sender=int(tile_of[j[lo]]), receivers=tuple(int(t) for t in tiles), phases=1,
-                                     wires=tuple(int(c) for c in counts)))
+        # (sender oscillator, receiving tile) pairs with their link counts, sorted by sender
+        pairs, counts = np.unique(np.stack((j, tile_of[i]), 1), axis=0, return_counts=True)
+        starts = np.flatnonzero(np.r_[True, pairs[1:, 0] != pairs[:-1, 0]])
+        for lo, hi in zip(starts, np.r_[starts[1:], len(pairs)]):
+            groups.append(PhaseGroup(sender=int(tile_of[pairs[lo, 0]]), receivers=tuple(pairs[lo:hi, 1].tolist()),
+                                     phases=1, wires=tuple(counts[lo:hi].tolist())))
     if n_cond and T:
         groups.append(PhaseGroup(sender=T, receivers=tuple(range(T)), phases=n_cond, wires=(n_cond,) * T))
     return groups

@@ -52,12 +52,12 @@ def test_compiled_dense_arrays_scale_the_same_way(constants):
     irs = [compiler.compile(models.Un0.init(models.PUBLISHED["digits-n64"], seed=0),
                             compiler.CompileOptions(tile=t), source="test") for t in (32, 16)]
     ests = [area.estimate_area(ir, constants=constants) for ir in irs]
-    assert all(e.settings["counts"].coupler_slots == 64 * 64 for e in ests)  # dense: every site built
+    assert all(e.counts.coupler_slots == 64 * 64 for e in ests)  # dense: every site built
     assert ests[0].array["couplers"] == pytest.approx(ests[1].array["couplers"], rel=REL)
     model = models.Un0.init(dataclasses.replace(models.PUBLISHED["digits-n64"], n=128, name="digits-n128"), seed=0)
     big = area.estimate_area(compiler.compile(model, compiler.CompileOptions(tile=32), source="test"),
                              constants=constants)
-    assert big.settings["counts"].coupler_slots == 128 * 128
+    assert big.counts.coupler_slots == 128 * 128
     assert big.array["cells"] == pytest.approx(2 * ests[0].array["cells"], rel=REL)
     assert big.array["couplers"] == pytest.approx(4 * ests[0].array["couplers"], rel=REL)
 
