@@ -25,6 +25,7 @@ from oscsim.fixedpoint import (
     write_readmemh,
 )
 from oscsim.harmonics import Harmonics, sakaguchi
+from oscsim.links import Links
 from oscsim.nonideal import (
     NonIdeal,
     freq_mismatch_to_model,
@@ -40,6 +41,7 @@ from oscsim.simulate import METHODS, SimResult, gather_drive, simulate
 from oscsim.solvers import EULER, HEUN, RK4, TABLEAUS, ButcherTableau
 
 __all__ = [
+    "Links",
     "EULER",
     "HEUN",
     "METHODS",

@@ -216,9 +216,61 @@ def coupling_gemm(rows: Tensor, coupling_t: Tensor, out: Tensor) -> Tensor:
     return torch.bmm(rows.view(chips, per_chip, d), coupling_t, out=out.view(chips, per_chip, d))
 
 
+def coupling_gemm_add(rows: Tensor, coupling_t: Tensor, out: Tensor) -> Tensor:
+    """out (B, 2, D) += rows (B, 2, D) times the transposed couplings, as `coupling_gemm`."""
+    batch, _, d = rows.shape
+    chips = coupling_t.shape[0]
+    if chips == 1:
+        return out.view(2 * batch, d).addmm_(rows.view(2 * batch, d), coupling_t[0])
+    per_chip = 2 * batch // chips
+    return out.view(chips, per_chip, d).baddbmm_(rows.view(chips, per_chip, d), coupling_t)
+
+
+class LinkTerm:
+    """The linked couplings of a block (`oscsim.links`): per step, with x̂ the received
+    phases, W_k += ([sin k x̂; cos k x̂] − [sin k x; cos k x]) (M_k ⊙ mask)ᵀ for every term
+    matrix M_k of harmonic k.
+
+    Args:
+        terms: per harmonic the transposed masked matrices (1 | chips, D, D) or None.
+        x0: (B, D) the block's initial phases (its constant history).
+        delay_steps, jitter_rad, generator: how the phases are received (`oscsim.links.History`).
+    """
+
+    def __init__(self, terms: Terms, x0: Tensor, *, delay_steps: float, jitter_rad: float,
+                 generator: torch.Generator | None) -> None:
+        from oscsim.links import History
+
+        self.terms = terms
+        self.history = History(x0, delay_steps=delay_steps, jitter_rad=jitter_rad, generator=generator)
+        self.diff = x0.new_empty(x0.shape[0], 2, x0.shape[1])
+        self.angle = x0.new_empty(x0.shape) if len(terms) > 1 else None
+
+    @staticmethod
+    def masked(terms: Terms, mask: Tensor) -> Terms:
+        """(M_k ⊙ mask)ᵀ of transposed term matrices M_kᵀ (mask: receiver i, sender j)."""
+        mask_t = mask.T.to(dtype=next(m for pair in terms for m in pair if m is not None).dtype)
+        return [tuple(None if m is None else m * mask_t for m in pair) for pair in terms]
+
+    def __call__(self, x: Tensor, rows: list[Tensor], outs: list[tuple[Tensor, Tensor | None]]) -> None:
+        self.history.push(x)
+        received = self.history.received()
+        for k, ((a_t, b_t), (w_a, w_b)) in enumerate(zip(self.terms, outs)):
+            if a_t is None and b_t is None:
+                continue
+            angle = received if k == 0 else torch.mul(received, k + 1, out=self.angle)
+            torch.sin(angle, out=self.diff[:, 0])
+            torch.cos(angle, out=self.diff[:, 1])
+            self.diff.sub_(rows[k])
+            if a_t is not None:
+                coupling_gemm_add(self.diff, a_t, w_a)
+            if b_t is not None:
+                coupling_gemm_add(self.diff, b_t, w_b)
+
+
 def euler_block(x0: Tensor, *, coupling_t: Tensor, omega: Tensor, steps: int, h: float,
                 drive: Drive | None = None, diffusion: Diffusion | None = None, sincos: Tensor | None = None,
-                frames: list[Tensor] | None = None) -> Tensor:
+                frames: list[Tensor] | None = None, links: LinkTerm | None = None) -> Tensor:
     """`steps` Euler steps of size h of one block (module docstring); returns x at the end.
 
     Args:
@@ -230,6 +282,7 @@ def euler_block(x0: Tensor, *, coupling_t: Tensor, omega: Tensor, steps: int, h:
         sincos: a (steps, B, 2, D) buffer to write sin x, cos x of every step into (the
             drive's input), or None.
         frames: a list to append x after every step to (copies), or None.
+        links: the block's linked couplings (`LinkTerm`), or None.
 
     A `coupling_t` of lower precision than x (bfloat16) is the opt-in low-precision GEMM
     (module docstring): sin x, cos x are cast for it and its output copied into W.
@@ -254,6 +307,8 @@ def euler_block(x0: Tensor, *, coupling_t: Tensor, omega: Tensor, steps: int, h:
             weighted.copy_(product)
         else:
             coupling_gemm(rows, coupling_t, weighted)
+        if links is not None:
+            links(x, [rows], [(weighted, None)])
         if add_drive is not None:
             add_drive(k)
         increment = diffusion(k, x, rows) if diffusion is not None else None
@@ -273,7 +328,8 @@ Terms = list[tuple[Tensor | None, Tensor | None]]
 
 def euler_block_general(x0: Tensor, *, terms: Terms, omega: Tensor, steps: int, h: float,
                         drives: list[tuple[int, bool, Drive]] = (), diffusion: Diffusion | None = None,
-                        sincos: Tensor | None = None, frames: list[Tensor] | None = None) -> Tensor:
+                        sincos: Tensor | None = None, frames: list[Tensor] | None = None,
+                        links: LinkTerm | None = None) -> Tensor:
     """`euler_block` for the general coupler (module docstring); returns x at the end.
 
     Args:
@@ -282,7 +338,8 @@ def euler_block_general(x0: Tensor, *, terms: Terms, omega: Tensor, steps: int, 
         omega: (D,) shared or (B, D) per sample: ω̃ plus the constant parts Σ_j b0_ij.
         drives: (harmonic k − 1, combined, the `Drive` adding onto W_k^A): viewed (B, 2, D) (the
             sin and cos rows), or if combined (B, 1, 2D) (one row [sin | cos] per sample).
-        diffusion, sincos, frames: as `euler_block` (sincos: sin x, cos x of the fundamental).
+        diffusion, sincos, frames, links: as `euler_block` (sincos: sin x, cos x of the
+            fundamental; links: its terms per harmonic, as `terms`).
     """
     batch, d = x0.shape
     order = len(terms)
@@ -304,6 +361,8 @@ def euler_block_general(x0: Tensor, *, terms: Terms, omega: Tensor, steps: int, 
                     out.zero_()
                 else:
                     coupling_gemm(rows[k], m_t, out)
+        if links is not None:
+            links(x, rows, [(w_a[k], w_b[k]) for k in range(order)])
         for add in adders:
             add(step)
         increment = diffusion(step, x, rows[0]) if diffusion is not None else None
@@ -366,7 +425,8 @@ NoiseTerms = Callable[[Layout], tuple[Diffusion | None, Diffusion | None]]
 
 
 def euler_no_grad(systems: ChipSystems, theta0: Tensor, labels: Tensor | None, *, steps: int, T: float,
-                  record: bool, noise: NoiseTerms | None = None, gemm_dtype: torch.dtype | None = None) -> SimResult:
+                  record: bool, noise: NoiseTerms | None = None, gemm_dtype: torch.dtype | None = None,
+                  links=None) -> SimResult:
     """Euler (–Maruyama, with `noise`) without autograd: the whole system, both blocks.
 
     Args:
@@ -379,6 +439,7 @@ def euler_no_grad(systems: ChipSystems, theta0: Tensor, labels: Tensor | None, *
             (`oscsim.sde`); None: the ideal path.
         gemm_dtype: None, or bfloat16: the main block's coupling GEMM in that dtype (module
             docstring; `oscsim.simulate` has checked it is supported here).
+        links: `oscsim.links.Links` of the main couplings (and the drive), or None.
     """
     batch, n, n_c = theta0.shape[0], systems.K.shape[-1], systems.C.shape[-1]
     chips = systems.chips
@@ -389,8 +450,15 @@ def euler_no_grad(systems: ChipSystems, theta0: Tensor, labels: Tensor | None, *
     phi_noise, theta_noise = noise(layout) if noise is not None else (None, None)
     main_general = systems.K_h is not None or (systems.drive_h is not None and layout.labels is not None)
 
+    links = links if links is not None and links.active else None
+    linked_drive = links is not None and links.drive and layout.labels is not None and n_c > 0
+    generator = None
+    if links is not None:
+        from oscsim.links import generator_for
+
+        generator = generator_for(links, theta0.device)
     phi_sincos = theta0.new_empty(steps, batch, 2, n_c)  # [s, b] = (sin φ_b, cos φ_b) at step s
-    phi_frames = [theta0[:, n:]] if record or (main_general and systems.drive_h is not None) else None
+    phi_frames = [theta0[:, n:]] if record or linked_drive or (main_general and systems.drive_h is not None) else None
     phi = theta0[:, n:]
     if n_c and systems.C_h is None:
         phi = euler_block(phi, coupling_t=systems.C.transpose(1, 2), omega=layout.by_sample(systems.nu), steps=steps,
@@ -402,13 +470,28 @@ def euler_no_grad(systems: ChipSystems, theta0: Tensor, labels: Tensor | None, *
     elif phi_frames is not None:  # no conditioning block: (B, 0) at every step
         phi_frames *= steps + 1
     theta_frames = [theta0[:, :n]] if record else None
+    drive_sincos, drive_frames = phi_sincos, phi_frames
+    if linked_drive:  # the main block hears the conditioning tile's phases as received
+        from oscsim.links import received_frames
+
+        drive_frames = received_frames(phi_frames[:steps], links, h=h, generator=generator)
+        stacked = torch.stack(drive_frames)
+        drive_sincos = torch.stack((torch.sin(stacked), torch.cos(stacked)), dim=2)
+
+    def link_term(terms: Terms) -> LinkTerm | None:
+        if links is None or not bool(links.mask.any()):
+            return None
+        return LinkTerm(LinkTerm.masked(terms, links.mask.to(theta0.device)), theta0[:, :n], delay_steps=links.delay / h,
+                        jitter_rad=links.jitter_rad, generator=generator)
+
     if not main_general:
-        drive = Drive(layout, systems.drive, phi_sincos) if layout.labels is not None else None
+        drive = Drive(layout, systems.drive, drive_sincos) if layout.labels is not None else None
         coupling_t = systems.K.transpose(1, 2)
         if gemm_dtype is not None and gemm_dtype != theta0.dtype:
             coupling_t = coupling_t.to(gemm_dtype)
         theta = euler_block(theta0[:, :n], coupling_t=coupling_t, omega=layout.by_sample(systems.omega),
-                            steps=steps, h=h, drive=drive, diffusion=theta_noise, frames=theta_frames)
+                            steps=steps, h=h, drive=drive, diffusion=theta_noise, frames=theta_frames,
+                            links=link_term([(systems.K.transpose(1, 2), None)]))
     else:
         driven = layout.labels is not None and systems.drive_h is not None
         order = max(1 if systems.K_h is None else systems.K_h.order, systems.drive_h.order if driven else 1)
@@ -416,9 +499,10 @@ def euler_no_grad(systems: ChipSystems, theta0: Tensor, labels: Tensor | None, *
         omega = layout.by_sample(omega)
         if driven:  # + Σ_k b0[c]_ik of the drive of the sample's class
             omega = omega + layout.by_class(systems.drive_h.row_const())
-        theta = euler_block_general(theta0[:, :n], terms=_terms(systems.K, systems.K_h, order), omega=omega,
-                                    steps=steps, h=h, drives=_general_drives(layout, systems, phi_sincos, phi_frames),
-                                    diffusion=theta_noise, frames=theta_frames)
+        terms = _terms(systems.K, systems.K_h, order)
+        theta = euler_block_general(theta0[:, :n], terms=terms, omega=omega, steps=steps, h=h,
+                                    drives=_general_drives(layout, systems, drive_sincos, drive_frames),
+                                    diffusion=theta_noise, frames=theta_frames, links=link_term(terms))
 
     final = layout.unsorted(torch.cat((theta, phi), dim=1))
     if not record:

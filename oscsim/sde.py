@@ -52,7 +52,7 @@ from oscsim.solvers import EULER, rk_step
 
 def simulate_sde(params: KuramotoParams, theta0: Tensor, labels: Tensor | None, *, steps: int, T: float,
                  record: bool, nonideal: NonIdeal, generator: torch.Generator,
-                 gemm_dtype: torch.dtype | None = None) -> SimResult:
+                 gemm_dtype: torch.dtype | None = None, links=None) -> SimResult:
     """Euler–Maruyama over the chip axis (`simulate` has checked all but the labels).
 
     The batch is `nonideal.chips` equal contiguous groups, group c on chip c; the dynamic
@@ -66,7 +66,7 @@ def simulate_sde(params: KuramotoParams, theta0: Tensor, labels: Tensor | None, 
                                         generator=generator)
     noise = _NoiseTerms(systems, nonideal, generator, steps=steps, h=T / steps, like=theta0)
     return euler_no_grad(systems, theta0, labels, steps=steps, T=T, record=record, noise=noise,
-                         gemm_dtype=gemm_dtype)
+                         gemm_dtype=gemm_dtype, links=links)
 
 
 # --- without autograd: the dynamic terms as the kernel's diffusion inputs --------------------

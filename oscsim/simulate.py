@@ -23,6 +23,7 @@ from oscsim.checks import check_labels, check_run
 from oscsim.coupling import gather_drive, gather_drive_harmonics, velocity
 from oscsim.errors import OscsimError
 from oscsim.euler import euler_no_grad
+from oscsim.links import Links
 from oscsim.nonideal import NonIdeal, read_phases
 from oscsim.params import KuramotoParams
 from oscsim.realize import ChipSystems
@@ -47,6 +48,7 @@ def simulate(
     record: bool = False,
     nonideal: NonIdeal | None = None,
     gemm_dtype: torch.dtype | None = None,
+    links: Links | None = None,
 ) -> SimResult:
     r"""Integrate the conditional Kuramoto equations (see `KuramotoParams`) from 0 to T.
 
@@ -73,6 +75,8 @@ def simulate(
             (`oscsim.euler.bf16_gemm_supported`). Its extra error is measured by
             `benchmarks/simulate.py` against float64 (docs/benchmarks.md); it is never the
             default.
+        links: the couplings that hear their sender over an inter-tile link, delayed and
+            jittered (`oscsim.links.Links`); the no-grad Euler kernel runs them.
     """
     if method not in METHODS:
         raise OscsimError(f"method must be one of {', '.join(METHODS)}; got {method!r}")
@@ -86,9 +90,10 @@ def simulate(
         raise OscsimError(f"nonideal must be an oscsim.NonIdeal or None, not {type(nonideal).__name__}")
     if gemm_dtype is not None:
         check_gemm_dtype(params, gemm_dtype, method=method)
+    links = check_links(params, links, method=method, gemm_dtype=gemm_dtype)
     if nonideal is not None and not nonideal.ideal and steps > 0:
         return _simulate_nonideal(params, theta0, labels, steps=steps, T=float(T), method=method, record=record,
-                                  nonideal=nonideal, gemm_dtype=gemm_dtype)
+                                  nonideal=nonideal, gemm_dtype=gemm_dtype, links=links)
     n = params.n
     if steps == 0:  # every method: nothing to integrate
         gather_drive(params, labels, theta0.shape[0])  # labels are still checked
@@ -101,7 +106,7 @@ def simulate(
         if labels is not None:
             labels = check_labels(params, labels, theta0.shape[0])
         return euler_no_grad(ChipSystems.shared(params), theta0, labels, steps=steps, T=float(T), record=record,
-                             gemm_dtype=gemm_dtype)
+                             gemm_dtype=gemm_dtype, links=links)
     drive = gather_drive(params, labels, theta0.shape[0])
     drive_h = gather_drive_harmonics(params, labels, theta0.shape[0]) if params.n_cond > 0 else None
 
@@ -126,6 +131,26 @@ def simulate(
     return SimResult.of(state, n, T=float(T), trajectory=None if frames is None else torch.stack(frames))
 
 
+def check_links(params: KuramotoParams, links: Links | None, *, method: str, gemm_dtype: torch.dtype | None
+                ) -> Links | None:
+    """`simulate`'s links: None where they change nothing; else checked against the system
+    and the path (the no-grad Euler kernel, float32/64 GEMMs)."""
+    if links is None:
+        return None
+    if not isinstance(links, Links):
+        raise OscsimError(f"links must be an oscsim.links.Links or None, not {type(links).__name__}")
+    if tuple(links.mask.shape) != (params.n, params.n):
+        raise OscsimError(f"Links.mask is {tuple(links.mask.shape)}; this system has N = {params.n}")
+    if not links.active:
+        return None
+    if method != "euler" or torch.is_grad_enabled():
+        raise OscsimError("delayed or jittered links run in the no-grad Euler kernel (generation and evaluation): "
+                          "use method 'euler' under torch.no_grad()")
+    if gemm_dtype is not None:
+        raise OscsimError("gemm_dtype and links do not combine (the links' GEMM runs in the state's dtype)")
+    return links
+
+
 def check_gemm_dtype(params: KuramotoParams, gemm_dtype: torch.dtype, *, method: str = "euler") -> None:
     """`simulate`'s gemm_dtype is one it takes, for a system, method and device it serves."""
     from oscsim.euler import GEMM_DTYPES, bf16_gemm_supported
@@ -146,7 +171,7 @@ def check_gemm_dtype(params: KuramotoParams, gemm_dtype: torch.dtype, *, method:
 
 def _simulate_nonideal(params: KuramotoParams, theta0: Tensor, labels: Tensor | None, *, steps: int, T: float,
                        method: str, record: bool, nonideal: NonIdeal,
-                       gemm_dtype: torch.dtype | None = None) -> SimResult:
+                       gemm_dtype: torch.dtype | None = None, links: Links | None = None) -> SimResult:
     """`simulate` with non-idealities (arguments already checked by `simulate`).
 
     Static-only on one chip: the realised system goes through the ideal integrators (any
@@ -158,13 +183,14 @@ def _simulate_nonideal(params: KuramotoParams, theta0: Tensor, labels: Tensor | 
     generator = nonideal.sample_generator(theta0.device)
     if not nonideal.dynamic and nonideal.chips == 1:
         chip = nonideal.chip_params(params) if nonideal.static else params
-        res = simulate(chip, theta0, labels, steps=steps, T=T, method=method, record=record, gemm_dtype=gemm_dtype)
+        res = simulate(chip, theta0, labels, steps=steps, T=T, method=method, record=record, gemm_dtype=gemm_dtype,
+                       links=links)
     elif method != "euler":
         raise OscsimError(f"with phase or read noise, or several chips, the integrator is Euler–Maruyama: "
                           f"method must be 'euler', not {method!r}")
     else:
         res = simulate_sde(params, theta0, labels, steps=steps, T=T, record=record, nonideal=nonideal,
-                           generator=generator, gemm_dtype=gemm_dtype)
+                           generator=generator, gemm_dtype=gemm_dtype, links=links)
     if not nonideal.readout:
         return res
     main = read_phases(res.theta[:, : params.n], nonideal, generator)
