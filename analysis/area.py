@@ -37,7 +37,7 @@ from typing import Any
 from analysis.energy import PRECISIONS, Constants, EnergyError, _fmt, decoder_traffic, load_constants
 from analysis.energy import write_csv as write_csv  # one CSV row per estimate's `row()`, atomically
 
-ARRAY_TERMS = ("cells", "couplers", "conditioning", "code_sram", "readout", "routing")
+ARRAY_TERMS = ("cells", "couplers", "conditioning", "code_sram", "readout", "routing", "links")
 DECODER_TERMS = ("mac_array", "weight_sram", "activation_sram")
 #: the decoder's arithmetic node (the energy table's digital constants are 45 nm figures)
 DECODER_NODE = "45nm"
@@ -104,6 +104,11 @@ class AreaCounts:
     tiles: int = 1
     decoder_weights: int = 0
     decoder_peak_activations: int = 0
+    distribution: str = "point-to-point"
+    link_receivers: int = 0  # received phases × receiving sites (`compiler.route.link_hardware`)
+    phases_sent: int = 0
+    link_drivers: int = 0  # serialisers of a time-multiplexed link (one per shared wire)
+    word_bits: int = 0
 
     @classmethod
     def from_ir(cls, ir, traffic: dict | None = None) -> AreaCounts:
@@ -111,10 +116,16 @@ class AreaCounts:
 
         r = ir.routing
         traffic = traffic if traffic is not None else decoder_traffic(_decoder_module(ir))
+        place = ir.doc["passes"]["placement"]
+        dist = place.get("distribution", "point-to-point")
         return cls(n=ir.n, n_cond=ir.n_cond, coupler_slots=r.couplers_physical, drive_slots=r.drive_couplers,
                    conditioning_slots=r.conditioning_couplers, code_bits=r.weight_memory_bits,
                    wire_length_mm=r.wire_length_mm, tiles=len(r.tiles), decoder_weights=int(traffic["weights"]),
-                   decoder_peak_activations=int(traffic["peak_activations"]))
+                   decoder_peak_activations=int(traffic["peak_activations"]), distribution=dist,
+                   link_receivers=int(place.get("phase_receivers", {}).get(dist, 0)),
+                   phases_sent=int(place.get("phases_sent", 0)),
+                   link_drivers=int(place.get("phase_drivers", {}).get(dist, 0)),
+                   word_bits=int(ir.doc["options"].get("tdm_word_bits", 0)))
 
 
 def array_area(counts: AreaCounts, layout, constants: Constants) -> dict[str, float]:
@@ -130,7 +141,25 @@ def array_area(counts: AreaCounts, layout, constants: Constants) -> dict[str, fl
         "code_sram": counts.code_bits * c[f"sram_bitcell_area_{node}"] / c["sram_array_efficiency"],
         "readout": counts.n * c["readout_bits"] * c["readout_gates_per_bit"] * c[f"nand2_area_{node}"],
         "routing": counts.wire_length_mm * 1e-3 * c[f"wire_pitch_{node}"] / c["phase_routing_layers"],
+        "links": link_area(counts, ring, c, node),
     }
+
+
+def link_area(counts: AreaCounts, ring_m2: float, c: Constants, node: str) -> float:
+    """m² of the link circuits of the phase distribution (`analysis.energy.link_energy`):
+    low-swing — a receiver per received phase; time-multiplexed — per received phase a
+    phase regenerator (one ring cell) and its word register, per sent phase a
+    phase-to-digital converter (as the readout's, per bit), per shared wire a serialiser
+    (a word of flops) and its deserialiser at each end; none for rail-to-rail wires."""
+    gate = c[f"nand2_area_{node}"]
+    if counts.distribution == "low-swing":
+        return counts.link_receivers * c["link_receiver_gates"] * gate
+    if counts.distribution == "time-multiplexed":
+        word = counts.word_bits * c["flop_gates"] * gate
+        return (counts.link_receivers * (ring_m2 + word)
+                + counts.phases_sent * counts.word_bits * c["readout_gates_per_bit"] * gate
+                + counts.link_drivers * 2 * word)
+    return 0.0
 
 
 #: the array terms that sit inside a tile (the routing channels run between the tiles)

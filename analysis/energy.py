@@ -94,6 +94,9 @@ REQUIRED: dict[str, str] = {
     "wire_pitch_180nm": "length", "phase_routing_layers": "count", "readout_gates_per_bit": "count",
     "int8_mult_area": "area", "int32_add_area": "area", "fp16_mult_area": "area", "fp16_add_area": "area",
     "fp32_mult_area": "area", "fp32_add_area": "area", "decoder_mac_units": "count",
+    # inter-tile links (low-swing receivers, time-multiplexed serialisers)
+    "link_receiver_energy": "energy", "link_receiver_gates": "count", "link_activity": "fraction",
+    "flop_gates": "count",
 }
 GPUS = ("h100", "b200")
 PRECISIONS = {"int8": 8, "fp16": 16, "fp32": 32}  # decoder arithmetic → bits per weight/activation
@@ -248,7 +251,7 @@ def decoder_traffic(decoder: nn.Module) -> dict[str, int]:
 
 
 # --- the estimate ---------------------------------------------------------------------------
-ARRAY_TERMS = ("dynamics", "couplers", "conditioning", "readout", "wires", "leakage", "programming")
+ARRAY_TERMS = ("dynamics", "couplers", "conditioning", "readout", "wires", "links", "leakage", "programming")
 
 
 @dataclass(frozen=True)
@@ -396,10 +399,10 @@ def estimate(ir, *, calibration=None, constants: Constants | None = None, precis
         return cal.coupler_energy_per_cycle_j * cycles * (abs_sum / tau) / cal.k_max_rad_s
 
     code_bits = float(res.weight_memory_bits)
-    wire_j_per_mm = 0.5 * c["wire_capacitance_per_mm"] * cal.vdd_v ** 2  # per transition
     traffic = traffic if traffic is not None else decoder_traffic(_decoder_module(ir))
     pitch_mm, pitch_from = tile_pitch_for(ir, calibration=cal, constants=c, traffic=traffic, tile_pitch=tile_pitch)
     wire_mm = res.wire_length_mm * pitch_mm / float(ir.doc["passes"]["placement"]["tile_pitch_mm"])
+    wires_j, links_j = link_energy(ir, cal, c, wire_mm=wire_mm, latency_s=latency)
     array = {
         "dynamics": (n * cal.cell_energy_per_cycle_j + len(res.tiles) * cal.bias_energy_per_cycle_j) * cycles,
         "couplers": coupler_j(sums["main"], sums["main_active"]),
@@ -407,7 +410,8 @@ def estimate(ir, *, calibration=None, constants: Constants | None = None, precis
                          + coupler_j(sums["drive"] + sums["cond"], sums["drive_active"] + sums["cond_active"]))
         if n_c else 0.0,
         "readout": n * c["adc_walden_fom"] * 2.0 ** c["readout_bits"],
-        "wires": wire_mm * wire_j_per_mm * 2 * cal.f0_hz * latency,
+        "wires": wires_j,
+        "links": links_j,
         "leakage": code_bits * c["sram_leakage_per_bit"] * latency,
         "programming": code_bits * (c["dram_energy_per_bit"] + c["sram_large_energy_per_bit"])
         / c["programming_amortisation"],
@@ -437,6 +441,39 @@ def estimate(ir, *, calibration=None, constants: Constants | None = None, precis
                   "tile_pitch_from": pitch_from, "wire_length_mm": wire_mm,
                   "distribution": ir.doc["passes"]["placement"].get("distribution", "point-to-point")},
     )
+
+
+def link_energy(ir, cal, c: Constants, *, wire_mm: float, latency_s: float) -> tuple[float, float]:
+    """(wires, link circuits) J/image of the IR's phase distribution (`CompileOptions.distribution`):
+
+    - point-to-point, broadcast-bus: every wire swings rail to rail twice a cycle,
+      ½ C V² per transition; no link circuits;
+    - low-swing: the same edges at the swing V_s, ½ C V_s VDD per transition (the charge
+      C V_s drawn from VDD); each receiver spends `link_receiver_energy` per edge;
+    - time-multiplexed: the shared wires toggle at the bit rate × `link_activity`, ½ C V²
+      each; per frame every sent phase is converted once (the phase-to-digital converter,
+      `adc_walden_fom` · 2^b) and every receiver's phase regenerator — one ring cell per
+      received phase, re-set from the held word — runs as a cell does.
+    """
+    place = ir.doc["passes"]["placement"]
+    dist = place.get("distribution", "point-to-point")
+    opts = ir.doc["options"]
+    cap = c["wire_capacitance_per_mm"] * wire_mm
+    edges = 2 * cal.f0_hz * latency_s  # transitions per wire per image at f0
+    if dist in ("point-to-point", "broadcast-bus"):
+        return 0.5 * cap * cal.vdd_v ** 2 * edges, 0.0
+    receivers = place["phase_receivers"][dist]
+    if dist == "low-swing":
+        return (0.5 * cap * float(opts["low_swing_v"]) * cal.vdd_v * edges,
+                receivers * c["link_receiver_energy"] * edges)
+    if dist == "time-multiplexed":
+        timing = place["links"]
+        bits = float(opts["link_bit_rate_gbps"]) * 1e9 * latency_s * c["link_activity"]
+        frames = latency_s / timing["frame_s"]
+        convert = place["phases_sent"] * frames * c["adc_walden_fom"] * 2.0 ** int(opts["tdm_word_bits"])
+        regenerate = receivers * cal.cell_energy_per_cycle_j * cal.f0_hz * latency_s
+        return 0.5 * cap * cal.vdd_v ** 2 * bits, convert + regenerate
+    raise EnergyError(f"the IR's phase distribution {dist!r} is not one the estimate knows")
 
 
 # --- the sensitivity study ------------------------------------------------------------------

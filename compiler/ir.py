@@ -196,6 +196,7 @@ class ArrayIR:
             dyn.K_drive.copy_(p.drive)
             state = {k[len("decoder."):]: v for k, v in self.tensors.items() if k.startswith("decoder.")}
             model.decoder.load_state_dict(state)
+        dyn.links = self.links()
         if coupling == "circuit":
             from compiler.circuit import realise_ir, trajectory_trim
 
@@ -206,6 +207,24 @@ class ArrayIR:
                     dyn.omega.sub_(d_main.to(dyn.omega).reshape(1, -1))
                     dyn.omega_cond.sub_(d_cond.to(dyn.omega_cond).reshape(1, -1))
         return model.to(device).eval()
+
+    def links(self):
+        """The `oscsim.links.Links` its phase distribution makes (None: the waveform wires of
+        point-to-point and broadcast-bus, heard as they are): every coupling between two tiles
+        and the conditioning tile's drive, delayed and jittered by `compiler.route.link_dynamics`
+        at the array's τ and the model's own Euler step."""
+        timing = self.doc["passes"]["placement"].get("links")
+        if timing is None:
+            return None
+        from compiler.route import link_dynamics
+        from oscsim.links import Links
+
+        tile_of = torch.empty(self.n, dtype=torch.int64)
+        for t, members in enumerate(self.tiles):
+            tile_of[torch.as_tensor(members, dtype=torch.int64)] = t
+        h = self.config.integration_time / self.config.num_steps
+        delay, jitter = link_dynamics(timing, tau_s=self.physical.tau_s, f0_hz=self.physical.f0_hz, h=h)
+        return Links.of_tiles(tile_of, delay=delay, jitter_rad=jitter, seed=int(self.doc["options"].get("seed", 0)))
 
     # --- files -------------------------------------------------------------------------------
     def save(self, out: str | Path) -> Path:

@@ -27,8 +27,14 @@ COUPLER_MODES = ("auto", "reciprocal", "directed")
 #: how phases travel between tiles (`compiler.route.phase_groups`): 'point-to-point' — a wire
 #: from the sending tile to each receiving tile (sparse-routed: one per link coupling);
 #: 'broadcast-bus' — one wire per phase that visits every tile needing it, along the
-#: rectilinear minimum spanning tree of those tiles (never longer: a star is a spanning tree)
-DISTRIBUTIONS = ("point-to-point", "broadcast-bus")
+#: rectilinear minimum spanning tree of those tiles (never longer: a star is a spanning tree);
+#: 'time-multiplexed' — the bus's trees, `tdm_phases_per_wire` phases sharing one wire as
+#: `tdm_word_bits`-bit words at `link_bit_rate_gbps`, each receiver holding the last word (the
+#: dynamics hear a delayed, quantised phase: `compiler.route.link_timing`); 'low-swing' — the
+#: bus's wires at a `low_swing_v` swing, each receiver adding `link_jitter_ps` of timing jitter
+DISTRIBUTIONS = ("point-to-point", "broadcast-bus", "time-multiplexed", "low-swing")
+#: the distributions whose links change what the dynamics hear (oscsim.links)
+LINKED_DISTRIBUTIONS = ("time-multiplexed", "low-swing")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -82,6 +88,11 @@ class CompileOptions:
     tau_s: float | None = None
     couplers: str = "auto"
     distribution: str = "point-to-point"
+    tdm_phases_per_wire: int = 8
+    tdm_word_bits: int = 6
+    link_bit_rate_gbps: float = 1.0
+    low_swing_v: float = 0.2
+    link_jitter_ps: float = 2.0
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -117,6 +128,18 @@ class CompileOptions:
                 raise CompileError(f"--{name.replace('_', '-')} must be a positive number, not {v!r}")
         if self.weak_coupling >= 1:
             raise CompileError(f"--weak-coupling must be < 1 (a fraction of 2π f0), not {self.weak_coupling!r}")
+        for name in ("tdm_phases_per_wire", "tdm_word_bits"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= (16 if name == "tdm_word_bits" else 4096):
+                raise CompileError(f"--{name.replace('_', '-')} must be an integer in 1..{16 if name == 'tdm_word_bits' else 4096}, "
+                                   f"not {v!r}")
+        for name in ("link_bit_rate_gbps", "low_swing_v"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
+                raise CompileError(f"--{name.replace('_', '-')} must be a positive number, not {v!r}")
+        v = self.link_jitter_ps
+        if isinstance(v, bool) or not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0):
+            raise CompileError(f"--link-jitter-ps must be a number >= 0, not {v!r}")
         if self.tau_s is not None and not (isinstance(self.tau_s, (int, float)) and math.isfinite(self.tau_s) and self.tau_s > 0):
             raise CompileError(f"--tau must be a positive number of seconds, not {self.tau_s!r}")
 

@@ -17,7 +17,7 @@ from compiler.options import DISTRIBUTIONS, CompileOptions
 from compiler.partition import partition
 from compiler.prune import prune
 from compiler.quantize import quantize_couplings, quantize_vectors
-from compiler.route import congestion, distributed_length, phase_groups, place, route
+from compiler.route import congestion, distributed_length, link_hardware, link_timing, phase_groups, place, route
 
 
 def _peak_rss_bytes() -> int:
@@ -124,16 +124,21 @@ def compile(
         pitch = options.tile_pitch_mm
         index_pos = place(traffic, method="index", seed=options.seed)
         groups = phase_groups(routing, part, options, params.n_cond)
-        lengths = {d: distributed_length(groups, pos, d) * pitch for d in DISTRIBUTIONS}
+        per_wire = options.tdm_phases_per_wire
+        lengths = {d: distributed_length(groups, pos, d, phases_per_wire=per_wire) * pitch for d in DISTRIBUTIONS}
+        hardware = link_hardware(groups, options)
         placement = {
             "method": options.place, "grid": [int(pos[:, 0].max()) + 1, int(pos[:, 1].max()) + 1],
             "tile_pitch_mm": pitch,
             "distribution": options.distribution,
             "wire_length_mm": lengths[options.distribution],
             "wire_length_by_distribution_mm": lengths,
-            "phase_drivers": {"point-to-point": sum(sum(g.wires) for g in groups),
-                              "broadcast-bus": sum(g.phases for g in groups)},
-            "index_layout_wire_length_mm": distributed_length(groups, index_pos, options.distribution) * pitch,
+            "phase_drivers": hardware["drivers"],
+            "phase_receivers": hardware["receivers"],
+            "phases_sent": hardware["phases_sent"],
+            "links": link_timing(options),
+            "index_layout_wire_length_mm": distributed_length(groups, index_pos, options.distribution,
+                                                              phases_per_wire=per_wire) * pitch,
             "congestion": congestion(traffic, pos),
         }
 

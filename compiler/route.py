@@ -203,8 +203,26 @@ def _mst_length(points: np.ndarray) -> float:
     return float(minimum_spanning_tree(d).sum())
 
 
-def distributed_length(groups: list[PhaseGroup], pos: np.ndarray, distribution: str) -> float:
-    """Wire length in grid pitches of the phase flows `groups` at placement `pos`."""
+def shared_routes(groups: list[PhaseGroup]) -> dict[tuple[int, ...], int]:
+    """Phases per route: the sites a phase visits (sender and receivers, sorted) → how many
+    phases take that route (what a time-multiplexed link can share one wire among)."""
+    routes: dict[tuple[int, ...], int] = {}
+    for g in groups:
+        key = tuple(sorted({g.sender, *g.receivers}))
+        routes[key] = routes.get(key, 0) + g.phases
+    return routes
+
+
+def distributed_length(groups: list[PhaseGroup], pos: np.ndarray, distribution: str, *,
+                       phases_per_wire: int = 1) -> float:
+    """Wire length in grid pitches of the phase flows `groups` at placement `pos`:
+    point-to-point stars, or per route its spanning tree × the wires on it — one per phase
+    ('broadcast-bus', 'low-swing'), or ⌈phases / `phases_per_wire`⌉ ('time-multiplexed')."""
+    if distribution == "time-multiplexed":
+        return sum(_mst_length(pos[list(key)]) * math.ceil(p / phases_per_wire)
+                   for key, p in shared_routes(groups).items())
+    if distribution == "low-swing":
+        distribution = "broadcast-bus"
     if distribution == "point-to-point":
         total = 0.0
         for g in groups:
@@ -220,7 +238,51 @@ def distributed_length(groups: list[PhaseGroup], pos: np.ndarray, distribution: 
                 cache[key] = _mst_length(pos[list(key)])
             total += cache[key] * g.phases
         return total
-    raise ValueError(f"distribution must be point-to-point or broadcast-bus, not {distribution!r}")
+    raise ValueError(f"distribution must be one of point-to-point, broadcast-bus, time-multiplexed, low-swing, "
+                     f"not {distribution!r}")
+
+
+def link_hardware(groups: list[PhaseGroup], options: CompileOptions) -> dict[str, int]:
+    """Per distribution, the phase drivers (a wire's driver, or a serialiser per shared wire)
+    and the receivers (one per received phase and receiving site; point-to-point: per wire)."""
+    received = sum(g.phases * len(g.receivers) for g in groups)
+    shared = sum(math.ceil(p / options.tdm_phases_per_wire) for p in shared_routes(groups).values())
+    phases = sum(g.phases for g in groups)
+    p2p = sum(sum(g.wires) for g in groups)
+    return {"drivers": {"point-to-point": p2p, "broadcast-bus": phases, "time-multiplexed": shared,
+                        "low-swing": phases},
+            "receivers": {"point-to-point": p2p, "broadcast-bus": received, "time-multiplexed": received,
+                          "low-swing": received},
+            "phases_sent": phases}
+
+
+def link_timing(options: CompileOptions) -> dict[str, float] | None:
+    """What a linked distribution's receivers hear, in physical units (None for the wires
+    that carry the waveform itself, whose flight time of picoseconds is left out):
+
+    - time-multiplexed: each phase is a `tdm_word_bits` word once per frame of
+      M words at the bit rate, frame = M·b / R; the receiver holds the last word, so the
+      phase it hears is on average 1.5 frames old (a frame to arrive, half a frame held) —
+      the delay — and off by the word's quantisation, 2π/2^b/√12 rad rms;
+    - low-swing: the waveform, each edge moved by the receiver's `link_jitter_ps` rms.
+    """
+    if options.distribution == "time-multiplexed":
+        frame = options.tdm_phases_per_wire * options.tdm_word_bits / (options.link_bit_rate_gbps * 1e9)
+        return {"frame_s": frame, "delay_s": 1.5 * frame,
+                "word_error_rad": 2 * math.pi / 2**options.tdm_word_bits / math.sqrt(12), "edge_jitter_s": 0.0}
+    if options.distribution == "low-swing":
+        return {"frame_s": 0.0, "delay_s": 0.0, "word_error_rad": 0.0, "edge_jitter_s": options.link_jitter_ps * 1e-12}
+    return None
+
+
+def link_dynamics(timing: dict[str, float], *, tau_s: float, f0_hz: float, h: float) -> tuple[float, float]:
+    """(delay in model time, σ of the received phase per Euler step of size h, rad) of a
+    `link_timing`: the delay over τ; a word's quantisation error as it is (held for the
+    frames of a step, not averaged), an edge's jitter 2π f0 σ_t averaged over the
+    f0 · h · τ cycles a coupler integrates in a step."""
+    cycles = max(f0_hz * h * tau_s, 1.0)
+    edge = 2 * math.pi * f0_hz * timing["edge_jitter_s"] / math.sqrt(cycles)
+    return timing["delay_s"] / tau_s, math.hypot(timing["word_error_rad"], edge)
 
 
 # --- placement ---------------------------------------------------------------------------

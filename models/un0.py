@@ -32,6 +32,10 @@ class Dynamics(nn.Module):
         #: the circuit's coupling function as a shape on each coupler (`oscsim.shaped`), or None:
         #: pure Kuramoto sine coupling (not part of the state dict: the hardware's, not learned)
         self.shape = None
+        #: the inter-tile links the couplings and the drive are heard over (`oscsim.links.Links`:
+        #: a delay and jitter of the received phases), or None: every coupling hears its sender
+        #: as it is (set by `compiler.ArrayIR.to_model` for a linked phase distribution)
+        self.links = None
         self._params_cache: tuple | None = None  # (key, KuramotoParams) of the last no-grad params()
 
     @property
@@ -182,7 +186,7 @@ class Un0(nn.Module):
         else:
             final = simulate(
                 self.params(), theta0, labels, steps=steps, T=T, method=method, nonideal=nonideal,
-                gemm_dtype=gemm_dtype,
+                gemm_dtype=gemm_dtype, links=self.dynamics.links,
             ).theta
         return final[:, : self.config.n]
 

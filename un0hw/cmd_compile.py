@@ -25,6 +25,8 @@ def cmd_compile(args: argparse.Namespace) -> int:
         keep=args.keep, topk=args.topk, tile=args.tile, target=args.target, links=args.links,
         partition=args.partition, place=args.place, tile_pitch_mm=args.tile_pitch_mm,
         weak_coupling=args.weak_coupling, tau_s=args.tau, couplers=args.couplers, distribution=args.distribution,
+        tdm_phases_per_wire=args.tdm_phases_per_wire, tdm_word_bits=args.tdm_word_bits,
+        link_bit_rate_gbps=args.link_bit_rate_gbps, low_swing_v=args.low_swing_v, link_jitter_ps=args.link_jitter_ps,
         seed=args.seed,
     )
     calibration = Calibration.load(args.calibration) if args.calibration else None
@@ -103,6 +105,15 @@ def summary(ir, where) -> str:
         + ("".join(f"; {k} {v:,.1f} mm" for k, v in place["wire_length_by_distribution_mm"].items()
                    if k != place.get("distribution")) if "wire_length_by_distribution_mm" in place else ""),
     ]
+    if place.get("links"):
+        t = place["links"]
+        tau = p["tau_s"]
+        dist = place["distribution"]
+        lines.append(
+            f"  links           {dist}: {place['phase_drivers'][dist]:,} drivers, {place['phase_receivers'][dist]:,} "
+            f"receivers; " + (f"frame {t['frame_s'] * 1e9:.3g} ns, the receivers hear phases {t['delay_s'] * 1e9:.3g} ns "
+                              f"({t['delay_s'] / tau:.3g} model time) late, ±{t['word_error_rad']:.3g} rad rms per word"
+                              if dist == "time-multiplexed" else f"receiver jitter {t['edge_jitter_s'] * 1e12:.3g} ps rms"))
     for name in ("K", "omega", "drive", "C", "nu"):
         e = q["quantization"][name]
         lines.append(f"  quantisation    {name:<6} {e['bits']:>2} bits: relative Frobenius error {e['rel_fro']:.2e}, "
@@ -156,8 +167,18 @@ def register(sub) -> None:
                         "direction: needs a one-way coupler's calibration, the gm cell) or auto (default: directed "
                         "where the calibration's coupler can)")
     p.add_argument("--distribution", default="point-to-point",
-                   help="how phases travel between tiles: point-to-point (a wire per receiving tile, default) or "
-                        "broadcast-bus (one wire per phase through every tile that needs it)")
+                   help="how phases travel between tiles: point-to-point (a wire per receiving tile, default), "
+                        "broadcast-bus (one wire per phase through every tile that needs it), time-multiplexed "
+                        "(the bus's routes, phases sharing wires as digital words: the receivers hear them late) "
+                        "or low-swing (the bus's wires at a small swing: the receivers add jitter)")
+    p.add_argument("--tdm-phases-per-wire", type=int, default=8,
+                   help="time-multiplexed: phases sharing one wire (default 8)")
+    p.add_argument("--tdm-word-bits", type=int, default=6, help="time-multiplexed: bits per phase word (default 6)")
+    p.add_argument("--link-bit-rate-gbps", type=float, default=1.0,
+                   help="time-multiplexed: serial bit rate per wire in Gb/s (default 1)")
+    p.add_argument("--low-swing-v", type=float, default=0.2, help="low-swing: the wires' swing in volts (default 0.2)")
+    p.add_argument("--link-jitter-ps", type=float, default=2.0,
+                   help="low-swing: the receivers' edge jitter, ps rms (default 2)")
     p.add_argument("--calibration", type=Path, default=None,
                    help="hw.Calibration JSON (un0hw cells characterize); default: the built-in default calibration")
     p.add_argument("--seed", type=int, default=0, help="seed of stochastic rounding, partitioning and placement")

@@ -160,7 +160,8 @@ def register(sub) -> None:
                    help="the tile pitch the inter-tile wires are priced at: the side of one tile's area on the "
                         "calibration's cells (area), the compile option's (compiled), or auto (default: area where "
                         "the cells are this project's)")
-    p.add_argument("--distribution", choices=("point-to-point", "broadcast-bus"), default="point-to-point",
+    p.add_argument("--distribution", choices=("point-to-point", "broadcast-bus", "time-multiplexed", "low-swing"),
+                   default="point-to-point",
                    help="phase wires of the arrays this command compiles (an IR folder keeps its own; default "
                         "point-to-point)")
     p.add_argument("--precision", choices=("int8", "fp16", "fp32"), default="int8",

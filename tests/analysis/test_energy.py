@@ -285,3 +285,43 @@ def test_published_n1024_estimate_is_finite_and_positive():
     e = estimate(compiler.compile(model, compiler.CompileOptions()), name="Un-0.n1024")
     assert all(v > 0 and math.isfinite(v) for v in (*e.array.values(), *e.decoder.values()))
     assert e.ratio("h100", decoder=True) > 0
+
+
+@pytest.mark.parametrize("tile", [16, 32])
+def test_link_energy_and_area_of_each_distribution_follow_their_formulas(tile):
+    """The same array with each phase distribution: low-swing is the bus's wires at V_s VDD
+    instead of VDD² plus a receiver per received phase per edge; time-multiplexed is its shared
+    wires toggling at the bit rate × activity, plus one conversion per sent phase per frame
+    and a regenerator cell per received phase."""
+    from analysis.area import estimate_area
+
+    model = models.Un0.init(models.PUBLISHED["digits-n64"], seed=0)
+    cal, c = Calibration.default(), load_constants()
+    by = {}
+    for dist in compiler.options.DISTRIBUTIONS:
+        ir = compiler.compile(model, compiler.CompileOptions(tile=tile, distribution=dist), source="test")
+        by[dist] = (ir, estimate(ir, calibration=cal, tile_pitch="compiled"), estimate_area(ir, calibration=cal))
+    ir, bus, bus_area = by["broadcast-bus"]
+    lat = ir.doc["physical"]["latency_s"]
+    place = ir.doc["passes"]["placement"]
+    _, ls, ls_area = by["low-swing"]
+    assert ls.array["wires"] == pytest.approx(bus.array["wires"] * 0.2 / cal.vdd_v, rel=REL)
+    edges = 2 * cal.f0_hz * lat
+    assert ls.array["links"] == pytest.approx(place["phase_receivers"]["low-swing"] * c["link_receiver_energy"] * edges,
+                                              rel=REL)
+    assert bus.array["links"] == 0 == bus_area.array["links"]
+    assert ls_area.array["routing"] == bus_area.array["routing"] and ls_area.array["links"] > 0
+    tdm_ir, tdm, tdm_area = by["time-multiplexed"]
+    tp = tdm_ir.doc["passes"]["placement"]
+    wire_mm = tp["wire_length_mm"]
+    bits = 1e9 * lat * c["link_activity"]
+    assert tdm.array["wires"] == pytest.approx(0.5 * c["wire_capacitance_per_mm"] * wire_mm * cal.vdd_v ** 2 * bits,
+                                               rel=REL)
+    frames = lat / tp["links"]["frame_s"]
+    links = (tp["phases_sent"] * frames * c["adc_walden_fom"] * 2 ** 6
+             + tp["phase_receivers"]["time-multiplexed"] * cal.cell_energy_per_cycle_j * cal.f0_hz * lat)
+    assert tdm.array["links"] == pytest.approx(links, rel=REL)
+    assert tdm_area.array["routing"] < bus_area.array["routing"]
+    # the rest of the array is the same hardware
+    for term in ("dynamics", "couplers", "conditioning", "readout"):
+        assert tdm.array[term] == pytest.approx(bus.array[term], rel=REL) == ls.array[term]

@@ -110,3 +110,80 @@ def test_dense_bus_length_is_the_phases_times_the_tree_over_their_tiles(model):
 def test_an_unknown_distribution_is_refused():
     with pytest.raises(CompileError, match="--distribution must be one of point-to-point, broadcast-bus"):
         CompileOptions(distribution="bus")
+
+
+# --- linked distributions: time-multiplexed and low-swing --------------------------------------
+def test_time_multiplexing_shares_each_routes_wires_by_hand():
+    from compiler.route import link_hardware
+
+    pos = _grid(1, 4)
+    # two groups on the same route (0 → 1, 3) and one on another (2 → 3)
+    groups = [PhaseGroup(0, (1, 3), 5, (5, 5)), PhaseGroup(0, (3, 1), 6, (6, 6)), PhaseGroup(2, (3,), 3, (3,))]
+    # the route {0, 1, 3} spans 3 pitches and carries 11 phases: ⌈11 / 4⌉ = 3 wires; {2, 3}: 1 pitch, 1 wire
+    assert distributed_length(groups, pos, "time-multiplexed", phases_per_wire=4) == 3 * 3 + 1 * 1
+    assert distributed_length(groups, pos, "time-multiplexed", phases_per_wire=1) == \
+        distributed_length(groups, pos, "broadcast-bus")
+    assert distributed_length(groups, pos, "low-swing") == distributed_length(groups, pos, "broadcast-bus")
+    hw = link_hardware(groups, CompileOptions(tdm_phases_per_wire=4))
+    assert hw["drivers"]["time-multiplexed"] == 3 + 1 and hw["phases_sent"] == 14
+    assert hw["receivers"]["time-multiplexed"] == 5 * 2 + 6 * 2 + 3 * 1 == hw["receivers"]["low-swing"]
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(1, 64), st.integers(1, 12), st.floats(0.1, 20.0))
+def test_link_timing_is_its_definition(m, bits, rate):
+    import math
+
+    from compiler.route import link_dynamics, link_timing
+
+    t = link_timing(CompileOptions(distribution="time-multiplexed", tdm_phases_per_wire=m, tdm_word_bits=bits,
+                                   link_bit_rate_gbps=rate))
+    assert t["frame_s"] == pytest.approx(m * bits / (rate * 1e9))
+    assert t["delay_s"] == pytest.approx(1.5 * t["frame_s"])
+    assert t["word_error_rad"] == pytest.approx(2 * math.pi / 2**bits / math.sqrt(12))
+    delay, sigma = link_dynamics(t, tau_s=1e-6, f0_hz=1e8, h=0.1)
+    assert delay == pytest.approx(t["delay_s"] / 1e-6) and sigma == pytest.approx(t["word_error_rad"])
+    ls = link_timing(CompileOptions(distribution="low-swing", link_jitter_ps=3.0))
+    # edge jitter 2π f0 σ_t per cycle, averaged over the f0 h τ = 10 cycles of a step
+    assert link_dynamics(ls, tau_s=1e-6, f0_hz=1e8, h=0.1)[1] == pytest.approx(2 * math.pi * 1e8 * 3e-12 / math.sqrt(10))
+    assert link_timing(CompileOptions(distribution="broadcast-bus")) is None
+
+
+def test_a_linked_array_runs_its_links_between_tiles_only(model):
+    ir = compiler.compile(model, CompileOptions(tile=32, distribution="time-multiplexed", tdm_phases_per_wire=16),
+                          source="test")
+    place = ir.doc["passes"]["placement"]
+    assert ir.routing.wire_length_mm == place["wire_length_by_distribution_mm"]["time-multiplexed"] \
+        < place["wire_length_by_distribution_mm"]["broadcast-bus"]
+    chip = ir.to_model()
+    links = chip.dynamics.links
+    assert links is not None and links.drive
+    tile_of = {i: t for t, members in enumerate(ir.tiles) for i in members}
+    i, j = 3, ir.tiles[1][0]
+    assert tile_of[i] != tile_of[j] and bool(links.mask[i, j]) and not bool(links.mask[i, ir.tiles[0][5]])
+    assert links.delay == pytest.approx(place["links"]["delay_s"] / ir.tau_s)
+    # the delayed dynamics differ from the same array without its links, and are reproducible
+    import torch
+
+    labels = torch.arange(8) % model.config.num_classes
+    theta0 = model.sample_theta0(8, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        heard = chip.final_phases(labels, theta0)
+        again = chip.final_phases(labels, theta0)
+        chip.dynamics.links = None
+        direct = chip.final_phases(labels, theta0)
+    assert torch.equal(heard, again) and not torch.allclose(heard, direct)
+    for dist in ("point-to-point", "broadcast-bus"):
+        assert compiler.compile(model, CompileOptions(tile=32, distribution=dist), source="test").links() is None
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("tdm_phases_per_wire", 0, "--tdm-phases-per-wire must be an integer in 1..4096"),
+    ("tdm_word_bits", 17, "--tdm-word-bits must be an integer in 1..16"),
+    ("link_bit_rate_gbps", 0.0, "--link-bit-rate-gbps must be a positive number"),
+    ("low_swing_v", -0.1, "--low-swing-v must be a positive number"),
+    ("link_jitter_ps", float("nan"), "--link-jitter-ps must be a number >= 0"),
+])
+def test_link_options_are_checked(field, value, message):
+    with pytest.raises(CompileError, match=message):
+        CompileOptions(**{field: value})
