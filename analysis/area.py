@@ -41,7 +41,7 @@ ARRAY_TERMS = ("cells", "couplers", "conditioning", "code_sram", "readout", "rou
 DECODER_TERMS = ("mac_array", "weight_sram", "activation_sram")
 #: the decoder's arithmetic node (the energy table's digital constants are 45 nm figures)
 DECODER_NODE = "45nm"
-_ARITH = {"int8": ("int8_mult_area", "int32_add_area"), "fp16": ("fp16_mult_area", "fp16_add_area"),
+_ARITH = {"int8": ("int8_mult_area", "int32_add_area"), "int4": ("int4_mult_area", "int32_add_area"), "fp16": ("fp16_mult_area", "fp16_add_area"),
           "fp32": ("fp32_mult_area", "fp32_add_area")}
 
 
@@ -176,8 +176,11 @@ def decoder_area(counts: AreaCounts, constants: Constants, precision: str = "int
     if precision not in PRECISIONS:
         raise EnergyError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
     c, bits = constants, PRECISIONS[precision]
-    mult, add = _ARITH[precision]
     per_bit = c[f"sram_bitcell_area_{DECODER_NODE}"] / c["sram_array_efficiency"]
+    if precision == "analog":  # the weights are the crossbars: two PCM cells each
+        return {"mac_array": counts.decoder_weights * 2 * c["pcm_cell_area"], "weight_sram": 0.0,
+                "activation_sram": counts.decoder_peak_activations * bits * per_bit}
+    mult, add = _ARITH[precision]
     return {
         "mac_array": c["decoder_mac_units"] * (c[mult] + c[add]),
         "weight_sram": counts.decoder_weights * bits * per_bit,

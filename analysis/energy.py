@@ -97,9 +97,14 @@ REQUIRED: dict[str, str] = {
     # inter-tile links (low-swing receivers, time-multiplexed serialisers)
     "link_receiver_energy": "energy", "link_receiver_gates": "count", "link_activity": "fraction",
     "flop_gates": "count",
+    # the int4 and analog-crossbar decoders
+    "int4_mult_energy": "energy", "int4_mult_area": "area", "analog_mac_energy": "energy", "pcm_cell_area": "area",
 }
 GPUS = ("h100", "b200")
-PRECISIONS = {"int8": 8, "fp16": 16, "fp32": 32}  # decoder arithmetic → bits per weight/activation
+#: decoder arithmetic → bits per weight/activation held in SRAM: the digital MAC arrays, and
+#: 'analog' (PCM crossbars, `models.lowbit.AnalogDecoder`: weights stationary in the devices,
+#: activations through 8-bit DACs/ADCs)
+PRECISIONS = {"int8": 8, "int4": 4, "fp16": 16, "fp32": 32, "analog": 8}
 COUPLER_MODELS = ("conductance", "full-code")
 #: which tile pitch prices the inter-tile wires: the compile option's ('compiled'), the side
 #: of a tile's area on the calibration's cells ('area', `analysis.area`), or 'auto' (area
@@ -420,14 +425,19 @@ def estimate(ir, *, calibration=None, constants: Constants | None = None, precis
     macs, elementwise = ir.decoder.macs_per_image, ir.decoder.elementwise_per_image
     if traffic["macs"] != macs:
         raise EnergyError(f"the decoder module counts {traffic['macs']} MACs per image, the IR {macs}")
-    mult, add = {"int8": ("int8_mult_energy", "int32_add_energy"), "fp16": ("fp16_mult_energy", "fp16_add_energy"),
-                 "fp32": ("fp32_mult_energy", "fp32_add_energy")}[precision]
     bits = PRECISIONS[precision]
-    decoder = {
-        "arithmetic": macs * (c[mult] + c[add]) + elementwise * c[add],
-        "sram": traffic["weights"] * bits * c["sram_large_energy_per_bit"]
-        + traffic["activations"] * bits * c["sram_small_energy_per_bit"],
-    }
+    if precision == "analog":  # the MACs in the crossbars (periphery included); weights never move
+        decoder = {"arithmetic": macs * c["analog_mac_energy"] + elementwise * c["int32_add_energy"],
+                   "sram": traffic["activations"] * bits * c["sram_small_energy_per_bit"]}
+    else:
+        mult, add = {"int8": ("int8_mult_energy", "int32_add_energy"), "int4": ("int4_mult_energy", "int32_add_energy"),
+                     "fp16": ("fp16_mult_energy", "fp16_add_energy"),
+                     "fp32": ("fp32_mult_energy", "fp32_add_energy")}[precision]
+        decoder = {
+            "arithmetic": macs * (c[mult] + c[add]) + elementwise * c[add],
+            "sram": traffic["weights"] * bits * c["sram_large_energy_per_bit"]
+            + traffic["activations"] * bits * c["sram_small_energy_per_bit"],
+        }
 
     dyn_flops = steps * euler_step_flops(batch=1, n=n, n_cond=n_c)
     dec_flops = 2 * macs

@@ -34,8 +34,9 @@ the design's options onto its cells, every coupler runs under the cells' measure
 function (``coupling = "circuit"``, closed trim), the chip draws the noise, mismatch and
 trimmed frequency error its calibration implies at the array's τ (`compiler.mapping.
 array_nonideal`, one chip: ``seed``), and the images are decoded by the design's decoder
-(the int8 MAC array's own kernels for "int8"; fp16/fp32 decode in float32, whose error is far
-below the array's). Quality is FID against the data set where there is one (the shipped
+(the int8 MAC array's own kernels for "int8", `models.lowbit`'s int4 arithmetic and PCM
+crossbar for "int4" and "analog"; fp16/fp32 decode in float32, whose error is far below the
+array's). Quality is FID against the data set where there is one (the shipped
 digits for digits models), or the chip's FID against the ideal model's samples on the same
 seeds. Energy and area are `analysis.energy.estimate` and `analysis.area.estimate_area` of
 that IR; latency is the array's (τ × T).
@@ -70,7 +71,8 @@ from tqdm import tqdm
 from oscsim import NonIdeal, OscsimError, atomic_path
 
 #: the decoder arithmetics a design may take: energy/area precision and the images' decoder
-DECODERS = {"int8": ("int8", "int8"), "fp16": ("fp16", "float"), "fp32": ("fp32", "float")}
+DECODERS = {"int8": ("int8", "int8"), "int4": ("int4", "int4"), "analog": ("analog", "analog"),
+            "fp16": ("fp16", "float"), "fp32": ("fp32", "float")}
 QUALITIES = ("auto", "fid", "fidelity", "none")
 OBJECTIVES = ("quality", "energy_j", "area_mm2", "latency_s")
 #: space keys that are not CompileOptions fields

@@ -38,8 +38,8 @@ CALIBRATION_SAMPLES = 512
 CALIBRATION_SEED = 7_777_777
 #: the quantised engine (module docstring)
 ENGINE = "fbgemm"
-#: the decoders `Un0.generate` takes
-DECODERS = ("float", "int8")
+#: the decoders `Un0.generate` takes ("int4" and "analog": `models.lowbit`)
+DECODERS = ("float", "int8", "int4", "analog")
 
 
 @contextmanager

@@ -132,7 +132,20 @@ class Un0(nn.Module):
         check_decoder(decoder)
         if decoder == "float":
             return self.decoder(self.readout(main_phases))
-        return self.int8_decoder()(self.readout(main_phases))
+        if decoder == "int8":
+            return self.int8_decoder()(self.readout(main_phases))
+        return self.lowbit_decoder(decoder)(self.readout(main_phases))
+
+    def lowbit_decoder(self, kind: str):
+        """This model's `models.lowbit` decoder of `kind` ("int4", "analog"), calibrated on its
+        own samples and kept while no weight has changed (as `int8_decoder`)."""
+        from models.lowbit import AnalogDecoder, Int4Decoder
+
+        key = (kind, tuple((t.data_ptr(), t._version) for t in self.parameters()))
+        cache = self.__dict__.setdefault("_lowbit_cache", {})
+        if cache.get(kind, (None,))[0] != key:
+            cache[kind] = (key, (Int4Decoder if kind == "int4" else AnalogDecoder).of(self))
+        return cache[kind][1]
 
     def int8_decoder(self):
         """This model's `models.int8.Int8Decoder` (calibrated on its own samples), kept and

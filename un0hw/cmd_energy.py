@@ -164,8 +164,9 @@ def register(sub) -> None:
                    default="point-to-point",
                    help="phase wires of the arrays this command compiles (an IR folder keeps its own; default "
                         "point-to-point)")
-    p.add_argument("--precision", choices=("int8", "fp16", "fp32"), default="int8",
-                   help="the on-chip decoder's arithmetic (default int8 with int32 accumulation)")
+    p.add_argument("--precision", choices=("int8", "int4", "fp16", "fp32", "analog"), default="int8",
+                   help="the on-chip decoder's arithmetic (default int8 with int32 accumulation; analog: PCM "
+                        "crossbars, models.lowbit)")
     p.add_argument("--coupler-model", choices=("conductance", "full-code"), default="conductance",
                    help="coupler energy proportional to the coupling it realises (default) or full-code for every "
                         "active coupler")

@@ -36,7 +36,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "explore",
         help="multi-objective design-space search (NSGA-II): quality, J/image, mm2, latency -> a Pareto front",
         description="Search the design choices a TOML spec lists (compile options, cells, phase distribution, "
-                    "decoder; example: analysis/specs/explore-digits.toml) with Optuna's NSGA-II; writes the "
+                    "decoder; example: analysis/specs/explore/digits.toml) with Optuna's NSGA-II; writes the "
                     "Pareto front (pareto.csv, pareto.png), every design (trials.csv) and a report into OUT. "
                     "A rerun resumes OUT. Exit code 1 when no design meets the spec's constraints.",
     )

@@ -57,7 +57,7 @@ def cmd_fidelity(args: argparse.Namespace) -> int:
         raise CliError(f"--{exc}") from None
     if args.ir is None and (nonideal is None or nonideal.ideal) and args.decoder == "float":
         raise CliError("nothing to compare: give the chip as --ir IR (a compiled array), --nonideal TOML "
-                       "(imperfect hardware) and/or --decoder int8")
+                       "(imperfect hardware) and/or --decoder int8|int4|analog")
     if nonideal is not None and nonideal.chips != 1:
         raise CliError(f"--nonideal {args.nonideal}: 'chips' must be 1 here (Monte Carlo over chips: un0hw sweep)")
     chip = _chip(args, model)
@@ -81,7 +81,7 @@ def cmd_fidelity(args: argparse.Namespace) -> int:
         return 0
     what = " + ".join(x for x in (f"array {args.ir}" + (" (circuit coupling)" if args.coupling == "circuit" else "")
                                   if args.ir else "", f"hardware {args.nonideal}" if nonideal else "",
-                                  "the int8 decoder" if args.decoder == "int8" else "") if x)
+                                  f"the {args.decoder} decoder" if args.decoder != "float" else "") if x)
     print(f"{what} against {args.checkpoint}: {score.samples} samples on common seeds (seed {args.seed}), "
           f"features {score.feature_space}")
     text = meaning()
@@ -109,9 +109,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--coupling", choices=("sine", "circuit"), default="sine",
                    help="the array's couplers: K sin x, or the circuit's measured coupling function (with --ir)")
     p.add_argument("--nonideal", type=Path, default=None, help="TOML file with a [nonideal] table (the hardware)")
-    p.add_argument("--decoder", default="float", metavar="{float,int8}",
-                   help="the chip's decoder: float (default) or int8, what a digital int8 MAC array computes "
-                        "(models.int8: post-training quantisation calibrated on the model's own samples)")
+    p.add_argument("--decoder", default="float", metavar="{float,int8,int4,analog}",
+                   help="the chip's decoder: float (default); int8, what a digital int8 MAC array computes "
+                        "(models.int8: post-training quantisation calibrated on the model's own samples); int4; "
+                        "analog, PCM crossbars with programming and read noise (models.lowbit)")
     p.add_argument("--features", default="auto", choices=("auto", "digits", "inception", "pixels"),
                    help="feature space (auto: the digits CNN for digits models, Inception with its weights, else "
                         "pooled pixels)")

@@ -204,9 +204,15 @@ def test_gpu_flops_are_4BN2_per_step_plus_decoder(small_ir):
 
 def test_decoder_precision_orders_the_decoder_energy(small_ir):
     j = {p: estimate(small_ir, precision=p).decoder_j for p in energy.PRECISIONS}
-    assert j["int8"] < j["fp16"] < j["fp32"]
-    with pytest.raises(EnergyError, match=r"precision must be one of int8, fp16, fp32, not 'int4'"):
-        estimate(small_ir, precision="int4")
+    assert j["int4"] < j["int8"] < j["fp16"] < j["fp32"]
+    c = load_constants()
+    macs, elementwise = small_ir.decoder.macs_per_image, small_ir.decoder.elementwise_per_image
+    analog = estimate(small_ir, precision="analog")
+    assert analog.decoder["arithmetic"] == pytest.approx(macs * c["analog_mac_energy"]
+                                                         + elementwise * c["int32_add_energy"], rel=REL)
+    assert analog.decoder["sram"] < estimate(small_ir, precision="int8").decoder["sram"]  # no weight traffic
+    with pytest.raises(EnergyError, match=r"precision must be one of int8, int4, fp16, fp32, analog, not 'int3'"):
+        estimate(small_ir, precision="int3")
 
 
 def test_calibration_must_match_the_ir(small_ir):

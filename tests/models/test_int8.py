@@ -55,8 +55,8 @@ def test_it_is_built_once_per_weights_and_names_bad_choices() -> None:
         model.decoder.to_output.weight.mul_(0.5)
     assert model.int8_decoder() is not first
     labels, theta0 = _seeds(model, 4)
-    with pytest.raises(ConfigError, match="decoder must be one of float, int8, not 'int4'"):
-        model.generate(labels, theta0, decoder="int4")
+    with pytest.raises(ConfigError, match="decoder must be one of float, int8, int4, analog, not 'int2'"):
+        model.generate(labels, theta0, decoder="int2")
 
 
 def test_fid_digits_of_the_shipped_model_holds_with_the_int8_decoder() -> None:

@@ -67,6 +67,6 @@ def test_the_int8_decoder_against_the_model(cifar, capsys) -> None:
     fine = run_json(capsys, ckpt, "--nonideal", str(cifar / "ni.toml"), "--per-class", "10")
     both = run_json(capsys, ckpt, "--nonideal", str(cifar / "ni.toml"), "--decoder", "int8", "--per-class", "10")
     assert both["phase_error_rad"] == pytest.approx(fine["phase_error_rad"]) and both["psnr_db"] < fine["psnr_db"]
-    assert main(["fidelity", ckpt, "--decoder", "int4"]) == 2
+    assert main(["fidelity", ckpt, "--decoder", "int2"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "--decoder must be one of float, int8, not 'int4'" in err[0], err
+    assert len(err) == 1 and "--decoder must be one of float, int8, int4, analog, not 'int2'" in err[0], err
