@@ -43,11 +43,14 @@ class Un0Config:
     class_dropout: float = 0.1
     decoder_min_width: int = 32
     init_output_gain: float = 0.5
+    #: every upsample block's width divided by this (at least 1 channel): a smaller decoder
+    #: (`models.distill`); 1 is the release's architecture
+    decoder_width_divisor: int = 1
 
     def __post_init__(self) -> None:
         ints = {
             "n": 2, "n_cond": 0, "num_classes": 1, "image_size": 1, "image_channels": 1,
-            "latent_hw": 1, "num_steps": 0, "decoder_min_width": 1,
+            "latent_hw": 1, "num_steps": 0, "decoder_min_width": 1, "decoder_width_divisor": 1,
         }
         for field, minimum in ints.items():
             value = getattr(self, field)
@@ -108,7 +111,7 @@ class Un0Config:
         widths, width = [], self.latent_channels
         for _ in range(self.num_upsamples):
             width = max(width // 2, self.decoder_min_width)
-            widths.append(width)
+            widths.append(max(width // self.decoder_width_divisor, 1))
         return tuple(widths)
 
     @property

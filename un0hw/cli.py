@@ -14,10 +14,10 @@ import sys
 from collections.abc import Sequence
 
 from un0hw import __version__, cmd_cells, cmd_compile, cmd_demo, cmd_energy, cmd_fid, cmd_finetune, cmd_model
-from un0hw import cmd_emit, cmd_explore, cmd_fidelity, cmd_sweep, cmd_train, options
+from un0hw import cmd_distill, cmd_emit, cmd_explore, cmd_fidelity, cmd_sweep, cmd_train, options
 
 #: every command module, in the order `un0hw --help` lists them
-COMMANDS = (cmd_model, cmd_train, cmd_fid, cmd_fidelity, cmd_cells, cmd_compile, cmd_emit, cmd_demo, cmd_energy, cmd_finetune, cmd_sweep, cmd_explore)
+COMMANDS = (cmd_model, cmd_train, cmd_fid, cmd_fidelity, cmd_cells, cmd_compile, cmd_emit, cmd_demo, cmd_energy, cmd_finetune, cmd_distill, cmd_sweep, cmd_explore)
 
 
 def build_parser() -> argparse.ArgumentParser:
