@@ -68,6 +68,7 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
+from analysis.energy import _fmt
 from oscsim import NonIdeal, OscsimError, atomic_path
 
 #: the decoder arithmetics a design may take: energy/area precision and the images' decoder
@@ -478,25 +479,10 @@ def _evaluate_or_reason(ev: Evaluator, design: dict[str, Any]) -> tuple[dict[str
 
 # --- the search ----------------------------------------------------------------------------
 def _prepare(out: Path, spec: ExploreSpec) -> None:
-    stored = out / "spec.json"
-    mine = spec.to_dict()
-    if stored.is_file():
-        try:
-            theirs = json.loads(stored.read_text())
-        except (OSError, json.JSONDecodeError, UnicodeDecodeError):
-            raise ExploreError(f"{stored}: unreadable or truncated; use a new output folder") from None
-        if not isinstance(theirs, dict):
-            raise ExploreError(f"{stored}: not an explore spec; use a new output folder")
-        differ = sorted(k for k in set(mine) | set(theirs) if k != "trials" and mine.get(k) != theirs.get(k))
-        if differ:
-            raise ExploreError(f"{out}: holds a search of another spec (differs in {', '.join(differ)}); "
-                               f"use a new output folder")
-        return
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise ExploreError(f"{out}: exists and is not an explore folder; use a new output folder")
-    out.mkdir(parents=True, exist_ok=True)
-    with atomic_path(stored) as tmp:
-        tmp.write_text(json.dumps(mine, indent=2) + "\n")
+    """Create OUT (or check that it holds a search of the same spec but for `trials`)."""
+    from analysis.sweep import prepare_run_folder
+
+    prepare_run_folder(out, spec.to_dict(), error=ExploreError, what="search", resumable_keys=("trials",))
 
 
 def _study(out: Path, spec: ExploreSpec):
@@ -701,14 +687,6 @@ def _plot(path: Path, spec: ExploreSpec, rows, front, ev: Evaluator) -> None:
     fig.suptitle(spec.title or "design-space search", fontsize=11)
     fig.tight_layout()
     _save(fig, path)
-
-
-def _fmt(v: Any) -> str:
-    if v is None:
-        return "–"
-    if isinstance(v, float):
-        return f"{v:.3g}"
-    return str(v)
 
 
 def _report(spec: ExploreSpec, ev: Evaluator, rows, front, s: dict[str, Any]) -> str:

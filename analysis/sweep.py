@@ -719,30 +719,36 @@ def _worker_chips(group: int) -> list[dict[str, Any]]:
 
 
 # --- the folder ----------------------------------------------------------------------------
-def _prepare(out: Path, spec: SweepSpec) -> bool:
-    """Create OUT (or check that it holds a run of the same spec); True for a new run."""
+def prepare_run_folder(out: Path, mine: dict[str, Any], *, error: type[Exception] = SweepError, what: str = "sweep",
+                       resumable_keys: tuple[str, ...] = ()) -> bool:
+    """Create OUT holding `mine` as spec.json, or check that it holds a run of the same spec
+    (keys in `resumable_keys` may differ); True for a new run. `error` names what is wrong."""
     stored = out / "spec.json"
-    mine = spec.to_dict()
     if stored.is_file():
         try:
             theirs = json.loads(stored.read_text())
         except (OSError, json.JSONDecodeError, UnicodeDecodeError):
-            raise SweepError(f"{stored}: unreadable or truncated; use a new output folder") from None
+            raise error(f"{stored}: unreadable or truncated; use a new output folder") from None
         if not isinstance(theirs, dict):
-            raise SweepError(f"{stored}: holds a JSON {type(theirs).__name__}, not a sweep spec; use a new output folder")
-        differ = sorted(k for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k))
+            raise error(f"{stored}: holds a JSON {type(theirs).__name__}, not a {what} spec; use a new output folder")
+        differ = sorted(k for k in set(mine) | set(theirs) if k not in resumable_keys and mine.get(k) != theirs.get(k))
         if differ:
-            raise SweepError(f"{out}: holds a sweep of another spec (differs in {', '.join(differ)}); "
-                             f"use a new output folder")
+            raise error(f"{out}: holds a {what} of another spec (differs in {', '.join(differ)}); "
+                        f"use a new output folder")
         return False
     if stored.exists() or stored.is_symlink():
-        raise SweepError(f"{stored}: is not a regular file; use a new output folder")
+        raise error(f"{stored}: is not a regular file; use a new output folder")
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise SweepError(f"{out}: exists and is not a sweep folder; use a new output folder")
+        raise error(f"{out}: exists and is not a {what} folder; use a new output folder")
     out.mkdir(parents=True, exist_ok=True)
     with atomic_path(stored) as tmp:
         tmp.write_text(json.dumps(mine, indent=2) + "\n")
     return True
+
+
+def _prepare(out: Path, spec: SweepSpec) -> bool:
+    """Create OUT (or check that it holds a run of the same spec); True for a new run."""
+    return prepare_run_folder(out, spec.to_dict())
 
 
 def _read_log(path: Path) -> list[dict[str, Any]]:

@@ -224,6 +224,8 @@ samples = 100
 [space]
 bits = [3, 8]
 tile = [32]
+distribution = ["time-multiplexed", "low-swing"]
+decoder = ["int8", "analog", "int4"]
 [constraints]
 fid_within = 0.5
 """))
