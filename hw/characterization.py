@@ -165,25 +165,18 @@ def _run_pool(fn: Any, jobs: list[tuple], *, workers: int, bar: Any, task_timeou
 
 
 # --- the whole characterisation -------------------------------------------------------------
-def _k_table(osc: Any, dac: Any, *, f_a: float, kvco: float, both_signs: bool, bar: Any) -> dict[int, Any]:
-    """Adler fits per signed code, full code first; each code's K guess scales the last
-    measured K by the DAC's nominal strength (conductance or current). A pair that locks is
-    detuned further."""
+def _k_chain(osc: Any, dac: Any, codes: list[int], f_a: float, kvco: float) -> dict[int, Any]:
+    """Adler fits of `codes` (one sign, strongest first), each code's K guess the last measured
+    K scaled by the DAC's nominal strength (conductance or current); the first code's guess is
+    the coupler's own (`k_guess_rad_s`: for the resistor DAC, a 100 kOhm like-node resistor gave
+    K ~ 1.2e8 rad/s at 180 nm, first slice). A pair that locks is detuned further."""
     vnom = osc.vctrl_nominal_v
     results: dict[int, Any] = {}
-    # First guess: the coupler's own (`k_guess_rad_s`: for the resistor DAC, a 100 kOhm like-node
-    # resistor gave K ~ 1.2e8 rad/s at 180 nm, first slice). Later codes scale the last measured K.
-    signed = list(range(dac.max_code, 0, -1))
-    signed += [-c for c in signed] if both_signs else [-dac.max_code]
-    last: dict[int, tuple[float, float]] = {}
-    for code in signed:
-        sign = 1 if code > 0 else -1
+    last: tuple[float, float] | None = None
+    for code in codes:
         g = dac.strength(code)
-        if sign in last:
-            k_prev, g_prev = last[sign]
-            k_guess = k_prev * g / g_prev
-        else:
-            k_guess = dac.k_guess_rad_s(code)
+        k_guess = last[0] * g / last[1] if last is not None else dac.k_guess_rad_s(code)
+
         def attempt(detune: float, code: int = code, k_guess: float = k_guess):
             vb = vnom + detune / (2 * math.pi * kvco)
             f_b = measure_ring(osc, vctrl_v=vb).f0_hz
@@ -192,8 +185,29 @@ def _k_table(osc: Any, dac: Any, *, f_a: float, kvco: float, both_signs: bool, b
 
         m = until_drift(attempt, DETUNE_PER_K * k_guess, what=f"code {code:+d}", unit="rad/s")
         results[code] = m
-        last[sign] = (abs(m.fit.k_rad_s), g)
-        bar.update(1)
+        last = (abs(m.fit.k_rad_s), g)
+    return results
+
+
+def _k_table(osc: Any, dac: Any, *, f_a: float, kvco: float, both_signs: bool, bar: Any,
+             workers: int = 1) -> dict[int, Any]:
+    """Adler fits per signed code: the positive codes from full code down, and the negative
+    ones (all of them, or full code alone), each sign one chain of guesses (`_k_chain`); with
+    both signs and `workers` > 1 the two chains run in two processes at once (independent:
+    same fits as one after the other). Then code 0 at code 1's detuning."""
+    vnom = osc.vctrl_nominal_v
+    positive = list(range(dac.max_code, 0, -1))
+    negative = [-c for c in positive] if both_signs else [-dac.max_code]
+    if both_signs and workers > 1:
+        chains = _run_pool(_k_chain, [(osc, dac, positive, f_a, kvco), (osc, dac, negative, f_a, kvco)],
+                           workers=2, bar=bar, task_timeout_s=CF_TASK_TIMEOUT_S, what="K per code",
+                           weights=[len(positive), len(negative)])
+    else:
+        chains = []
+        for codes in (positive, negative):
+            chains.append(_k_chain(osc, dac, codes, f_a, kvco))
+            bar.update(len(codes))
+    results = {**chains[0], **chains[1]}
     # code 0: no resistor switched in; the same detuning as code 1 shows what leaks through
     m1 = results[1]
     f_b1 = measure_ring(osc, vctrl_v=m1.vctrl_b_v).f0_hz
@@ -203,7 +217,7 @@ def _k_table(osc: Any, dac: Any, *, f_a: float, kvco: float, both_signs: bool, b
     except CharacterizeError as exc:
         raise CharacterizeError(f"code 0: {exc}") from None
     bar.update(1)
-    return results
+    return {code: results[code] for code in [*positive, *negative, 0]}
 
 
 #: couplers attached in the fan-out loading run (f0 against m, coupling off, load kept)
@@ -303,6 +317,13 @@ def _coupling_function_tables(osc: Any, dac: Any, *, carrier_hz: float, kvco: fl
             "fanout_unreachable": unreachable}
 
 
+class _NoBar:
+    """A progress bar that counts nothing (a step whose runs are one bar step)."""
+
+    def update(self, n: int = 1) -> None:
+        pass
+
+
 def _call(fn: Any, args: tuple) -> Any:
     """fn(*args) in a worker (lets one pool run tasks of different kinds)."""
     return fn(*args)
@@ -381,7 +402,8 @@ def characterize_all(out_dir: str | Path, *, quick: bool = False, progress: bool
 
         # 2. K_eff per code (needs a K scale before the locking demo picks its detuning)
         step("K per code")
-        kfits = _k_table(osc, dac, f_a=nominal.f0_hz, kvco=kvco, both_signs=plan.both_signs, bar=bar)
+        kfits = _k_table(osc, dac, f_a=nominal.f0_hz, kvco=kvco, both_signs=plan.both_signs, bar=bar,
+                         workers=workers)
         kmax = dac.max_code
         k_full = abs(kfits[kmax].fit.k_rad_s)
 
@@ -413,7 +435,10 @@ def characterize_all(out_dir: str | Path, *, quick: bool = False, progress: bool
 
         # 4. jitter
         step("jitter")
-        jit = measure_jitter(osc, vctrl_v=vnom, cycles=plan.jitter_cycles, seed=seed + 1)
+        pooled = {"map_runs": lambda fn, jobs: _run_pool(fn, jobs, workers=workers, bar=_NoBar(),
+                                                         task_timeout_s=CF_TASK_TIMEOUT_S, what="jitter")}
+        jit = measure_jitter(osc, vctrl_v=vnom, cycles=plan.jitter_cycles, seed=seed + 1,
+                             **(pooled if workers > 1 else {}))
         bar.update(1)
         raw["jitter"] = {"jitter_s": jit.jitter_s, "floor_s": jit.floor_s, "net_s": jit.net_s,
                          "period_s": jit.period_s, "noise_psd_a2_per_hz": jit.noise_psd_a2_per_hz,

@@ -512,15 +512,30 @@ def channel_noise_psd_a2_per_hz(osc: RingOscillator, *, vctrl_v: float, bias_cur
     return 4 * BOLTZMANN_J_PER_K * osc.process.temperature_k * GAMMA_CHANNEL * 2 * gm
 
 
+def _jitter_edges(text: str, stop_s: float, timeout_s: float, seed: int, level: float) -> np.ndarray:
+    """Stage 0's rising crossings of one jitter deck's transient (the first three dropped)."""
+    from hw.spice import run
+
+    tr = run.transient(text, stop_s=stop_s, timeout_s=timeout_s, seed=seed)
+    return rising_crossings(tr.time_s, tr.v("o0"), level=level)[3:]
+
+
+def _serial_map(fn, jobs: list[tuple]) -> list:
+    return [fn(*job) for job in jobs]
+
+
 def measure_jitter(osc: RingOscillator, *, vctrl_v: float, cycles: int = 300, points_per_period: int = 200,
-                   noise_scale: float = 1.0, seed: int = 1, timeout_s: float = 300.0) -> JitterMeasurement:
+                   noise_scale: float = 1.0, seed: int = 1, timeout_s: float = 300.0,
+                   map_runs=_serial_map) -> JitterMeasurement:
     """Period jitter of a free-running ring under transient noise (ngspice `trnoise`).
 
     Noise: a white current source at every stage output with the channel-noise PSD of
     `channel_noise_psd_a2_per_hz` (times `noise_scale`), held for one time step. The same
     deck without the sources gives the numerical floor, subtracted in quadrature.
+    `map_runs(fn, jobs)`: how the two transients run (default one after the other; the
+    characterisation runs them in two worker processes at once).
     """
-    from hw.spice import cells, run
+    from hw.spice import cells
 
     ring = measure_ring(osc, vctrl_v=vctrl_v)
     period_s = 1 / ring.f0_hz
@@ -537,11 +552,8 @@ def measure_jitter(osc: RingOscillator, *, vctrl_v: float, cycles: int = 300, po
     quiet = cells.deck(bench, step_s=step_s, stop_s=stop_s, ic=cells.ring_kick(osc), options={"reltol": 1e-4})
     noisy = cells.deck(bench, step_s=step_s, stop_s=stop_s, ic=cells.ring_kick(osc), options={"reltol": 1e-4},
                        extra_lines=cells.noise_lines(nodes, psd_a2_per_hz=psd, sample_s=step_s))
-    out = []
-    for text in (quiet, noisy):
-        tr = run.transient(text, stop_s=stop_s, timeout_s=timeout_s, seed=seed)
-        edges = rising_crossings(tr.time_s, tr.v("o0"), level=level)[3:]
-        out.append((period_jitter_s(edges), np.diff(edges)))
+    out = [(period_jitter_s(edges), np.diff(edges))
+           for edges in map_runs(_jitter_edges, [(text, stop_s, timeout_s, seed, level) for text in (quiet, noisy)])]
     (_, floor), _ = out[0]
     (mean_p, jit), periods = out[1]
     net = float(np.sqrt(max(jit**2 - floor**2, 0.0)))

@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     for k in (2, 4):
         path = args.out / f"digits-n512-decoder-div{k}.safetensors"
         if not path.is_file():
-            student, info = distill_decoder(shipped, k, seed=0)
+            student, info = distill_decoder(shipped, k, seed=0, progress=False)
             models.save(student, path, extra={"distilled_from": "shipped", "distillation": {**info, "steps": 3000}})
         students[k] = models.load(path)
     rows = [("float (fp16/fp32)", shipped, "float", "fp16"), ("int8", shipped, "int8", "int8"),

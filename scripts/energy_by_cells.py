@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Energy and area of the same arrays on each measured cell library, both phase distributions.
+"""Energy and area of the same arrays on each measured cell library, every phase distribution.
 
 From the repository root:
 
@@ -7,8 +7,9 @@ From the repository root:
 
 Each model (the shipped digits model, or a published size at random init, seed 0) is compiled
 with default options onto each shipped calibration (so τ and the energies are that library's);
-both distributions are priced on that one placement (`passes.placement.
-wire_length_by_distribution_mm`), the wires at the tile pitch the cells' area implies. Prints
+every distribution is priced on that one placement (`passes.placement.
+wire_length_by_distribution_mm`, each with its link hardware and timing at the default link
+options), the wires at the tile pitch the cells' area implies. Prints
 the markdown table of docs/energy.md ("By cell and phase distribution"). The compiler's
 circuit pass is skipped: neither estimate reads it.
 """
@@ -31,6 +32,7 @@ def main(sizes: list[str]) -> int:
     import compiler.pipeline as pipeline
     import models
     from analysis import area, energy
+    from compiler.route import link_timing
     from hw.calibration import Calibration
     from models.checkpoint import SHIPPED
 
@@ -47,12 +49,15 @@ def main(sizes: list[str]) -> int:
         for cells, cal in cals.items():
             ir = compiler.compile(model, compiler.CompileOptions(), calibration=cal, source=name)
             traffic = energy.decoder_traffic(energy._decoder_module(ir))
-            chip = area.estimate_area(ir, traffic=traffic)
             placement = ir.doc["passes"]["placement"]
             for dist, length in placement["wire_length_by_distribution_mm"].items():
+                timing = link_timing(compiler.CompileOptions(distribution=dist))
                 doc = {**ir.doc, "resources": {**ir.doc["resources"], "wire_length_mm": length},
-                       "passes": {**ir.doc["passes"], "placement": {**placement, "distribution": dist}}}
-                e = energy.estimate(type(ir)(doc=doc, tensors=ir.tensors), traffic=traffic, name=name)
+                       "options": {**ir.doc["options"], "distribution": dist},
+                       "passes": {**ir.doc["passes"], "placement": {**placement, "distribution": dist, "links": timing}}}
+                priced = type(ir)(doc=doc, tensors=ir.tensors)
+                e = energy.estimate(priced, traffic=traffic, name=name)
+                chip = area.estimate_area(priced, traffic=traffic)
                 dom, share = e.dominant()
                 print(f"| {name} | {cells} | {dist} | {e.settings['tile_pitch_mm']:.3g} | "
                       f"{e.settings['wire_length_mm'] / 1e3:.3g} | {e.array_total_j:.3g} | {e.decoder_j:.3g} | "
