@@ -335,15 +335,21 @@ class Evaluator:
 
     def __init__(self, spec: ExploreSpec) -> None:
         self.spec = spec
+        self._model = None  # built when a design is first evaluated (the main process of a parallel run never does)
         if spec.quality == "none":
             self.ctx = None
-            self.model = self._published() if spec.published else self._checkpoint()
         else:
             from analysis.sweep import _Context
 
             self.ctx = _Context(spec.sweep_spec())
-            self.model = self.ctx.model
+            self._model = self.ctx.model
         self._ideal_scores: dict[str, Any] | None = None
+
+    @property
+    def model(self):
+        if self._model is None:
+            self._model = self._published() if self.spec.published else self._checkpoint()
+        return self._model
 
     def _checkpoint(self):
         import models

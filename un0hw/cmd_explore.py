@@ -25,8 +25,9 @@ def cmd_explore(args: argparse.Namespace) -> int:
     print((Path(args.output) / "report.md").read_text(), end="")
     print(f"wrote {args.output}/pareto.csv, trials.csv, pareto.png, report.md, summary.json "
           f"({s['front']} designs on the front of {s['complete']} evaluated)")
-    if s["complete"] and not s["feasible"]:
-        print("un0hw: no design met the constraints (report.md names the nearest)", file=sys.stderr)
+    if not s["feasible"]:
+        print("un0hw: no design met the constraints (report.md names the nearest)" if s["complete"] else
+              "un0hw: no design could be built (report.md lists the compiler's reasons)", file=sys.stderr)
         return 1
     return 0
 
@@ -38,7 +39,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Search the design choices a TOML spec lists (compile options, cells, phase distribution, "
                     "decoder; example: analysis/specs/explore/digits.toml) with Optuna's NSGA-II; writes the "
                     "Pareto front (pareto.csv, pareto.png), every design (trials.csv) and a report into OUT. "
-                    "A rerun resumes OUT. Exit code 1 when no design meets the spec's constraints.",
+                    "A rerun resumes OUT. Exit code 1 when no design meets the spec's constraints (or none can be built).",
     )
     p.add_argument("spec", type=Path, help="explore spec (TOML)")
     p.add_argument("-o", "--output", type=Path, required=True, help="output folder (a rerun resumes it)")

@@ -177,6 +177,12 @@ def test_a_design_the_compiler_refuses_is_a_failed_trial_with_its_reason(tmp_pat
     assert "No design could be evaluated" in (tmp_path / "out" / "report.md").read_text()
 
 
+def test_cli_exits_1_when_no_design_can_be_built(tmp_path, capsys):
+    path = write(tmp_path, HW.replace("trials = 6", "trials = 2") + "couplers = [\"directed\"]\n")
+    assert main(["explore", str(path), "-o", str(tmp_path / "out"), "--no-progress"]) == 1
+    assert "no design could be built" in capsys.readouterr().err
+
+
 def test_a_constraint_that_cannot_be_met_says_so(tmp_path, capsys):
     path = write(tmp_path, HW + "[constraints]\nmax_area_mm2 = 1e-6\n")
     code = main(["explore", str(path), "-o", str(tmp_path / "out"), "--no-progress"])
