@@ -60,7 +60,6 @@ import itertools
 import json
 import math
 import time
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -156,16 +155,12 @@ class ExploreSpec:
     def published(self) -> str | None:
         return self.checkpoint[len(PUBLISHED_PREFIX):] if self.checkpoint.startswith(PUBLISHED_PREFIX) else None
 
-    def relative(self, value: str) -> Path:
-        path = Path(value)
-        return path if path.is_absolute() else Path(self.source).parent / path
-
     def sweep_spec(self):
         """The sweep spec whose scoring context (model, feature space, data sets, ideal
         samples) a design's quality uses (`analysis.sweep`)."""
         from analysis.sweep import SweepSpec
 
-        metric = {"auto": "auto", "fid": "fid", "fidelity": "fidelity"}[self.quality]
+        metric = "auto" if self.quality == "none" else self.quality  # "none": only its checkpoint path is used
         return SweepSpec(kind="one-factor", source=self.source, checkpoint=self.checkpoint, seeds=1,
                          samples=self.samples, batch_size=self.batch_size, seed=self.seed, metric=metric,
                          features=self.features, data=self.data, inception_weights=self.inception_weights)
@@ -233,18 +228,14 @@ def _check_choices(src: str, space: tuple[Choice, ...], base: dict[str, Any]) ->
 def load_spec(path: str | Path) -> ExploreSpec:
     """Read and check an explore spec; ExploreError names the file and key."""
     from analysis.energy import GPUS, TILE_PITCHES
-    from analysis.sweep import SweepError, _compile_base, _compile_fields, _load_calibration
+    from analysis.sweep import SweepError, _compile_base, _compile_fields, _load_calibration, _read_toml
 
     path = Path(path)
     src = str(path)
     try:
-        data = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise ExploreError(f"{src}: no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ExploreError(f"{src}: unreadable ({exc})") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ExploreError(f"{src}: not valid TOML ({exc})") from None
+        data = _read_toml(path, missing="no such file")
+    except SweepError as exc:
+        raise ExploreError(str(exc)) from None
     unknown = sorted(set(data) - _KEYS)
     if unknown:
         raise ExploreError(f"{src}: unknown key(s) {', '.join(unknown)}; valid: {', '.join(sorted(_KEYS))}")
@@ -276,7 +267,7 @@ def load_spec(path: str | Path) -> ExploreSpec:
         if spec.quality != "none":
             raise ExploreError(f"{src}: a published size is random-init weights, whose images mean nothing; "
                                f"set quality = \"none\" (energy, area and latency only)")
-    elif spec.checkpoint != "shipped" and not spec.relative(spec.checkpoint).is_file():
+    elif not spec.sweep_spec().checkpoint_path().is_file():
         raise ExploreError(f"{src}: 'checkpoint' {spec.checkpoint!r}: no such file")
     default_objectives = tuple(o for o in OBJECTIVES if spec.quality != "none" or o != "quality")
     objectives = data.get("objectives", list(default_objectives))
@@ -348,19 +339,12 @@ class Evaluator:
     @property
     def model(self):
         if self._model is None:
-            self._model = self._published() if self.spec.published else self._checkpoint()
+            import models
+
+            spec = self.spec
+            self._model = (models.Un0.init(models.PUBLISHED[spec.published], seed=0) if spec.published
+                           else models.load(spec.sweep_spec().checkpoint_path()))
         return self._model
-
-    def _checkpoint(self):
-        import models
-        from models.checkpoint import SHIPPED
-
-        return models.load(SHIPPED if self.spec.checkpoint == "shipped" else self.spec.relative(self.spec.checkpoint))
-
-    def _published(self):
-        import models
-
-        return models.Un0.init(models.PUBLISHED[self.spec.published], seed=0)
 
     @property
     def quality_name(self) -> str:
@@ -374,6 +358,8 @@ class Evaluator:
             if self.ctx is None:
                 self._ideal_scores = {}
             elif self.ctx.metric == "fid":
+                from analysis.sweep import _ideal_hits
+
                 ref = self.ctx.ideal(self.spec.seed)
                 self._ideal_scores = self.ctx.data_scores(ref.features(), _ideal_hits(ref), seed=self.spec.seed)
                 self._ideal_scores["quality"] = self._ideal_scores["fid"]
@@ -451,12 +437,6 @@ class Evaluator:
 
 def _pct(dominant: tuple[str, float]) -> tuple[str, float]:
     return dominant[0], 100 * dominant[1]
-
-
-def _ideal_hits(ref):
-    from analysis.sweep import _ideal_hits as hits
-
-    return hits(ref)
 
 
 _WORKER: dict[str, Evaluator] = {}

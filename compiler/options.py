@@ -33,8 +33,6 @@ COUPLER_MODES = ("auto", "reciprocal", "directed")
 #: dynamics hear a delayed, quantised phase: `compiler.route.link_timing`); 'low-swing' — the
 #: bus's wires at a `low_swing_v` swing, each receiver adding `link_jitter_ps` of timing jitter
 DISTRIBUTIONS = ("point-to-point", "broadcast-bus", "time-multiplexed", "low-swing")
-#: the distributions whose links change what the dynamics hear (oscsim.links)
-LINKED_DISTRIBUTIONS = ("time-multiplexed", "low-swing")
 
 
 @dataclass(frozen=True, kw_only=True)

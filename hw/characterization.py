@@ -317,13 +317,6 @@ def _coupling_function_tables(osc: Any, dac: Any, *, carrier_hz: float, kvco: fl
             "fanout_unreachable": unreachable}
 
 
-class _NoBar:
-    """A progress bar that counts nothing (a step whose runs are one bar step)."""
-
-    def update(self, n: int = 1) -> None:
-        pass
-
-
 def _call(fn: Any, args: tuple) -> Any:
     """fn(*args) in a worker (lets one pool run tasks of different kinds)."""
     return fn(*args)
@@ -435,7 +428,7 @@ def characterize_all(out_dir: str | Path, *, quick: bool = False, progress: bool
 
         # 4. jitter
         step("jitter")
-        pooled = {"map_runs": lambda fn, jobs: _run_pool(fn, jobs, workers=workers, bar=_NoBar(),
+        pooled = {"map_runs": lambda fn, jobs: _run_pool(fn, jobs, workers=workers, bar=tqdm(disable=True),
                                                          task_timeout_s=CF_TASK_TIMEOUT_S, what="jitter")}
         jit = measure_jitter(osc, vctrl_v=vnom, cycles=plan.jitter_cycles, seed=seed + 1,
                              **(pooled if workers > 1 else {}))

@@ -101,6 +101,7 @@ class Un0(nn.Module):
         self.dynamics = Dynamics(config)
         self.decoder = Decoder(config)
         self._int8_cache: tuple | None = None
+        self._lowbit_cache: dict[str, tuple] = {}  # kind → (weights key, decoder), `lowbit_decoder`
 
     @classmethod
     def init(cls, config: Un0Config, *, seed: int) -> Un0:
@@ -142,10 +143,9 @@ class Un0(nn.Module):
         from models.lowbit import AnalogDecoder, Int4Decoder
 
         key = (kind, tuple((t.data_ptr(), t._version) for t in self.parameters()))
-        cache = self.__dict__.setdefault("_lowbit_cache", {})
-        if cache.get(kind, (None,))[0] != key:
-            cache[kind] = (key, (Int4Decoder if kind == "int4" else AnalogDecoder).of(self))
-        return cache[kind][1]
+        if self._lowbit_cache.get(kind, (None,))[0] != key:
+            self._lowbit_cache[kind] = (key, (Int4Decoder if kind == "int4" else AnalogDecoder).of(self))
+        return self._lowbit_cache[kind][1]
 
     def int8_decoder(self):
         """This model's `models.int8.Int8Decoder` (calibrated on its own samples), kept and

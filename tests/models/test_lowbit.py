@@ -72,7 +72,6 @@ def test_built_once_per_weights_and_reproducible(shipped) -> None:
 
 
 def test_programming_noise_has_the_pcm_models_sigma() -> None:
-    g = torch.Generator().manual_seed(0)
     w = torch.full((64, 64, 3, 3), 0.5)
     w[0, 0, 0, 0] = 1.0  # w_max: the rest map to g_T = 12.5 µS
     layer = nn.Conv2d(64, 64, 3, padding=1)
@@ -85,7 +84,6 @@ def test_programming_noise_has_the_pcm_models_sigma() -> None:
     assert float(programmed.std()) == pytest.approx(sigma / 25, rel=0.05)
     assert float(programmed.mean()) == pytest.approx(0.5, abs=4 * sigma / 25 / math.sqrt(programmed.numel()))
     assert float(prog_sigma_us(torch.tensor(25.0))) == pytest.approx(0.2635 + 1.9650 - 1.1731)
-    del g
 
 
 @pytest.mark.parametrize("transposed", [False, True])
